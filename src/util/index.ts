@@ -1,0 +1,2 @@
+export { toHex, fromHex, concatBytes, bytesEqual, sha256, sha384, sha512 } from './bytes.ts';
+export { canonicalJson } from './canonical-json.ts';
