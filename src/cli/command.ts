@@ -21,6 +21,8 @@ export interface Command {
   readonly summary: string;
   /** Full help text printed for `attex <name> --help`. */
   readonly help: string;
+  /** Sub-command names this command dispatches to; main passes `--help` after one of them through to `run`. */
+  readonly subcommands?: readonly string[];
   run(argv: string[], io: CommandIO): Promise<number>;
 }
 

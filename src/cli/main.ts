@@ -55,7 +55,8 @@ export async function runCli(argv: string[], io: CommandIO = defaultIO()): Promi
     return EXIT_USAGE;
   }
   const command = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const helpForSubcommand = rest[0] !== undefined && (command.subcommands ?? []).includes(rest[0]);
+  if (!helpForSubcommand && (rest.includes('--help') || rest.includes('-h'))) {
     writeLine(io.stdout, command.help);
     return 0;
   }

@@ -1,0 +1,67 @@
+/**
+ * The front door of verification: one call for any evidence package. It re-validates the
+ * package, checks that the bytes are the kind the package claims, and hands them to the
+ * matching verifier. It never throws: every failure is a `reject` with a reason code.
+ */
+import type { Reason } from '../../errors/index.ts';
+import { verifyAzureHcl } from '../azure-hcl/index.ts';
+import { verifySnp } from '../snp/index.ts';
+import { verifyTdx } from '../tdx/index.ts';
+import type { EvidenceKind, TrustStore, VerificationResult } from '../types.ts';
+import { detectEvidenceKind } from './detect.ts';
+import { type EvidencePackage, decodeEvidencePackage, packageCollateral } from './package.ts';
+
+export interface VerifyEvidenceOptions {
+  readonly trust: TrustStore;
+  readonly now: Date;
+}
+
+const KNOWN_KINDS: readonly string[] = ['snp', 'azure-hcl-snp', 'tdx'];
+
+/** A verdict for evidence that never reached a verifier. */
+export function rejectedResult(kind: EvidenceKind, reasons: Reason[]): VerificationResult {
+  return { kind, tee: kind, simulated: false, outcome: 'reject', tcb_status: null, advisory_ids: [], reasons, fields: {} };
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function verifyEvidence(pkg: EvidencePackage, opts: VerifyEvidenceOptions): Promise<VerificationResult> {
+  const claimed: EvidenceKind = KNOWN_KINDS.includes((pkg as { kind?: unknown })?.kind as string) ? pkg.kind : 'snp';
+  try {
+    if (!(opts.now instanceof Date) || Number.isNaN(opts.now.getTime())) {
+      return rejectedResult(claimed, [{ code: 'evidence.invalid-time', message: 'verification time is not a valid date' }]);
+    }
+    let valid: EvidencePackage;
+    try {
+      valid = decodeEvidencePackage(pkg);
+    } catch (err) {
+      return rejectedResult(claimed, [{ code: 'evidence.malformed', message: errorMessage(err) }]);
+    }
+    const evidence = new Uint8Array(Buffer.from(valid.evidence, 'base64'));
+    const detected = detectEvidenceKind(evidence);
+    if (detected !== valid.kind) {
+      return rejectedResult(valid.kind, [
+        {
+          code: 'evidence.kind-mismatch',
+          message: `package says ${valid.kind} but the evidence ${detected === null ? 'is not recognisable' : `looks like ${detected}`}`,
+        },
+      ]);
+    }
+    const { trust, now } = opts;
+    if (valid.kind === 'tdx') {
+      const collateral = packageCollateral(valid);
+      return await verifyTdx({ evidence, trust, now, ...(collateral !== undefined && { collateral }) });
+    }
+    const vek = valid.certs?.[0];
+    if (vek === undefined) {
+      return rejectedResult(valid.kind, [{ code: 'evidence.missing-vek', message: 'no VCEK/VLEK certificate in the package (certs[0])' }]);
+    }
+    // Only the VCEK/VLEK is taken from the package: intermediates and roots come from the trust store.
+    const vekCert = new Uint8Array(Buffer.from(vek, 'base64'));
+    return valid.kind === 'snp' ? await verifySnp({ evidence, vekCert, trust, now }) : await verifyAzureHcl({ evidence, vekCert, trust, now });
+  } catch (err) {
+    return rejectedResult(claimed, [{ code: 'evidence.verifier-error', message: `verifier failed: ${errorMessage(err)}` }]);
+  }
+}

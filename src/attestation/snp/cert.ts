@@ -1,0 +1,166 @@
+/**
+ * VCEK / VLEK certificates: parse the DER once into what the checks need (AMD KDS extensions
+ * under 1.3.6.1.4.1.3704.1, the P-384 key, validity). Throws AttexError `snp.cert-malformed`.
+ */
+import type { webcrypto } from 'node:crypto';
+import 'reflect-metadata';
+import { X509Certificate } from '@peculiar/x509';
+import { AttexError } from '../../errors/index.ts';
+import type { AmdProduct } from '../types.ts';
+
+export const OID_STRUCT_VERSION = '1.3.6.1.4.1.3704.1.1';
+export const OID_PRODUCT_NAME = '1.3.6.1.4.1.3704.1.2';
+export const OID_BL_SPL = '1.3.6.1.4.1.3704.1.3.1';
+export const OID_TEE_SPL = '1.3.6.1.4.1.3704.1.3.2';
+export const OID_SNP_SPL = '1.3.6.1.4.1.3704.1.3.3';
+export const OID_UCODE_SPL = '1.3.6.1.4.1.3704.1.3.8';
+export const OID_FMC_SPL = '1.3.6.1.4.1.3704.1.3.9';
+export const OID_HWID = '1.3.6.1.4.1.3704.1.4';
+export const OID_CSP_ID = '1.3.6.1.4.1.3704.1.5';
+
+export type VekKind = 'vcek' | 'vlek';
+
+export interface CertSpl {
+  readonly fmc: number | null;
+  readonly bl: number | null;
+  readonly tee: number | null;
+  readonly snp: number | null;
+  readonly ucode: number | null;
+}
+
+export interface VekCert {
+  readonly cert: X509Certificate;
+  readonly der: Uint8Array;
+  readonly kind: VekKind;
+  readonly productName: string | null;
+  /** From productName ("Milan-B0" -> Milan), else from the issuer CN ("SEV-Milan", "SEV-VLEK-Milan"). */
+  readonly product: AmdProduct | null;
+  readonly spl: CertSpl;
+  /** The hwID extension's value bytes as stored (raw, or a DER OCTET STRING wrapping them). */
+  readonly hwIdValue: Uint8Array | null;
+  readonly cspId: string | null;
+  readonly serialHex: string;
+}
+
+const PRODUCTS: readonly AmdProduct[] = ['Milan', 'Genoa', 'Turin'];
+
+function malformed(message: string): AttexError {
+  return new AttexError('snp.cert-malformed', message);
+}
+
+/** A DER TLV with a short or long definite length, whose value fills `der` exactly. */
+function derValue(der: Uint8Array, what: string): { tag: number; value: Uint8Array } {
+  if (der.length < 2) throw malformed(`${what}: truncated DER`);
+  const tag = der[0]!;
+  let len = der[1]!;
+  let at = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 2 || der.length < 2 + n) throw malformed(`${what}: bad DER length`);
+    len = 0;
+    for (let i = 0; i < n; i++) len = (len << 8) | der[2 + i]!;
+    at = 2 + n;
+  }
+  if (at + len !== der.length) throw malformed(`${what}: DER length does not match the extension`);
+  return { tag, value: der.subarray(at) };
+}
+
+function derSmallUint(der: Uint8Array, what: string): number {
+  const { tag, value } = derValue(der, what);
+  if (tag !== 0x02 || value.length === 0 || value.length > 5) throw malformed(`${what}: not a small INTEGER`);
+  if (value[0]! & 0x80) throw malformed(`${what}: negative INTEGER`);
+  let n = 0;
+  for (const byte of value) n = n * 256 + byte;
+  return n;
+}
+
+function derString(der: Uint8Array, what: string): string {
+  const { tag, value } = derValue(der, what);
+  // IA5String, UTF8String, PrintableString
+  if (tag !== 0x16 && tag !== 0x0c && tag !== 0x13) throw malformed(`${what}: not a string`);
+  return new TextDecoder('utf-8', { fatal: true }).decode(value);
+}
+
+function commonName(dn: string): string | null {
+  const match = /(?:^|,\s*)CN=([^,]+)/.exec(dn);
+  return match ? match[1]!.trim() : null;
+}
+
+function productFromName(name: string | null): AmdProduct | null {
+  if (name === null) return null;
+  const base = name.split('-')[0]!;
+  return PRODUCTS.find((p) => p === base) ?? null;
+}
+
+export function productFromIssuer(issuer: string): AmdProduct | null {
+  const cn = commonName(issuer);
+  const match = cn === null ? null : /^SEV-(?:VLEK-)?(\w+)$/.exec(cn);
+  return match ? productFromName(match[1]!) : null;
+}
+
+export function certCommonName(cert: X509Certificate): string {
+  return commonName(cert.subject) ?? cert.subject;
+}
+
+export function parseVekCert(der: Uint8Array): VekCert {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch (err) {
+    throw new AttexError('snp.cert-malformed', `VEK certificate is not valid DER X.509: ${(err as Error).message}`);
+  }
+  const alg = cert.publicKey.algorithm as webcrypto.EcKeyAlgorithm;
+  if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-384') throw malformed('VEK key is not ECDSA P-384');
+  const ext = new Map<string, Uint8Array>();
+  for (const e of cert.extensions) {
+    if (ext.has(e.type)) throw malformed(`duplicate extension ${e.type}`);
+    ext.set(e.type, new Uint8Array(e.value));
+  }
+  const int = (oid: string, name: string): number | null => {
+    const v = ext.get(oid);
+    return v === undefined ? null : derSmallUint(v, name);
+  };
+  const productNameDer = ext.get(OID_PRODUCT_NAME);
+  const productName = productNameDer === undefined ? null : derString(productNameDer, 'productName');
+  const cspDer = ext.get(OID_CSP_ID);
+  const cspId = cspDer === undefined ? null : derString(cspDer, 'cspID');
+  const hwIdValue = ext.get(OID_HWID) ?? null;
+  const cn = certCommonName(cert);
+  let kind: VekKind;
+  if (cn === 'SEV-VCEK') kind = 'vcek';
+  else if (cn === 'SEV-VLEK') kind = 'vlek';
+  else if (hwIdValue !== null && cspId === null) kind = 'vcek';
+  else if (cspId !== null && hwIdValue === null) kind = 'vlek';
+  else throw malformed(`cannot tell VCEK from VLEK (subject ${cn})`);
+  const fromName = productFromName(productName);
+  if (productName !== null && fromName === null) throw malformed(`unknown productName ${JSON.stringify(productName)}`);
+  return {
+    cert,
+    der: der.slice(),
+    kind,
+    productName,
+    product: fromName ?? productFromIssuer(cert.issuer),
+    spl: {
+      fmc: int(OID_FMC_SPL, 'fmcSPL'),
+      bl: int(OID_BL_SPL, 'blSPL'),
+      tee: int(OID_TEE_SPL, 'teeSPL'),
+      snp: int(OID_SNP_SPL, 'snpSPL'),
+      ucode: int(OID_UCODE_SPL, 'ucodeSPL'),
+    },
+    hwIdValue,
+    cspId,
+    serialHex: cert.serialNumber.toLowerCase(),
+  };
+}
+
+/**
+ * The hwID bytes: `expectedLength` raw bytes (what AMD KDS issues), or the same wrapped in a DER
+ * OCTET STRING (seen in edited test fixtures). Anything else is null.
+ */
+export function decodeHwId(value: Uint8Array, expectedLength: number): { bytes: Uint8Array; encoding: 'raw' | 'octet' } | null {
+  if (value.length === expectedLength) return { bytes: value, encoding: 'raw' };
+  if (value.length === expectedLength + 2 && value[0] === 0x04 && value[1] === expectedLength) {
+    return { bytes: value.subarray(2), encoding: 'octet' };
+  }
+  return null;
+}

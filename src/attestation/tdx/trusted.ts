@@ -1,0 +1,202 @@
+/**
+ * The time-independent, cacheable half of TDX verification: PCK chain anchoring, collateral
+ * signatures and CRL signatures. Results are keyed by SHA-256 of the exact input bytes and by
+ * the trust anchors, so a cached answer is the answer those bytes would get again. Everything
+ * that depends on `now` or on the quote is checked per call by the verifier.
+ */
+import 'reflect-metadata';
+import { X509Crl, type X509Certificate } from '@peculiar/x509';
+import { AttexError, type Reason } from '../../errors/index.ts';
+import { sha256, toHex } from '../../util/index.ts';
+import type { IntelRoot, TrustStore } from '../types.ts';
+import { LruCache } from './cache.ts';
+import { commonName, findIntelAnchor, isCa, isSignedBy, nodeKeyOf, parsePemCertificates, verifyP256 } from './certs.ts';
+import { parseQeIdentity, parseTdxTcbInfo, type QeIdentity, type TdxTcbInfo } from './collateral.ts';
+import { parsePckChain, type PckChain } from './pck.ts';
+import { extractSignedJson } from './signed-json.ts';
+
+export interface AnchoredChain {
+  /** Index into trust.intel of the root that issued the PCK CA; null when none did. */
+  readonly anchorIndex: number | null;
+  readonly problems: readonly Reason[];
+}
+
+export interface SignedCollateral<T> {
+  readonly value: T;
+  readonly signer: X509Certificate;
+  readonly anchorIndex: number;
+}
+
+export interface CheckedCrl {
+  readonly issuer: string;
+  readonly thisUpdate: Date;
+  readonly nextUpdate: Date;
+  readonly revoked: ReadonlySet<string>;
+  readonly signatureOk: boolean;
+}
+
+type Failure = { readonly failure: Reason };
+const isFailure = (v: unknown): v is Failure => typeof v === 'object' && v !== null && 'failure' in v;
+
+function reasonOf(err: unknown, fallbackCode: string): Reason {
+  if (err instanceof AttexError) return { code: err.code, message: err.message };
+  return { code: fallbackCode, message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Serial numbers as lowercase hex without leading zeros, so CRL and certificate forms compare. */
+export function normaliseSerial(hex: string): string {
+  return hex.toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+const fingerprints = new WeakMap<X509Certificate, string>();
+function fingerprint(cert: X509Certificate): string {
+  let fp = fingerprints.get(cert);
+  if (fp === undefined) {
+    fp = toHex(sha256(new Uint8Array(cert.rawData)));
+    fingerprints.set(cert, fp);
+  }
+  return fp;
+}
+
+/** Identity of a trust store's Intel anchors (and their simulated flags) for cache keys. */
+export function anchorsKey(trust: TrustStore): string {
+  return trust.intel.map((r) => `${fingerprint(r.root)}${r.simulated ? 's' : 'r'}`).join(',');
+}
+
+function anchorIndexOf(trust: TrustStore, anchor: IntelRoot | null): number | null {
+  if (anchor === null) return null;
+  const i = trust.intel.indexOf(anchor);
+  return i < 0 ? null : i;
+}
+
+function samePublicKey(a: X509Certificate, b: X509Certificate): boolean {
+  return Buffer.from(a.publicKey.rawData).equals(Buffer.from(b.publicKey.rawData));
+}
+
+export class TrustedMaterialCache {
+  readonly #chains: LruCache<PckChain | Failure>;
+  readonly #anchored: LruCache<AnchoredChain>;
+  readonly #signed: LruCache<SignedCollateral<TdxTcbInfo | QeIdentity> | Failure>;
+  readonly #crls: LruCache<CheckedCrl | Failure>;
+
+  constructor(size: number) {
+    this.#chains = new LruCache(size);
+    this.#anchored = new LruCache(size);
+    this.#signed = new LruCache(size);
+    this.#crls = new LruCache(size);
+  }
+
+  /** The parsed PCK chain of a quote (throws AttexError tdx.pck-chain / tdx.pck-extension). */
+  pckChain(pem: Uint8Array): { key: string; chain: PckChain } {
+    const key = toHex(sha256(pem));
+    let entry = this.#chains.get(key);
+    if (entry === undefined) {
+      try {
+        entry = parsePckChain(pem);
+      } catch (err) {
+        entry = { failure: reasonOf(err, 'tdx.pck-chain') };
+      }
+      this.#chains.set(key, entry);
+    }
+    if (isFailure(entry)) throw new AttexError(entry.failure.code, entry.failure.message);
+    return { key, chain: entry };
+  }
+
+  /** Signatures of PCK -> CA -> trusted Intel root (validity dates are checked per call). */
+  async anchorPckChain(chainKey: string, chain: PckChain, trust: TrustStore, trustKey: string): Promise<AnchoredChain> {
+    const key = `${chainKey}|${trustKey}`;
+    const cached = this.#anchored.get(key);
+    if (cached !== undefined) return cached;
+    const problems: Reason[] = [];
+    const fail = (message: string) => problems.push({ code: 'tdx.pck-chain', message });
+    if (!(await isSignedBy(chain.pck, chain.intermediate))) fail('the PCK certificate is not signed by the CA that follows it in the chain');
+    if (!isCa(chain.intermediate)) fail(`${commonName(chain.intermediate)} is not a CA certificate`);
+    const anchor = await findIntelAnchor(chain.intermediate, trust);
+    if (anchor === null) fail(`${commonName(chain.intermediate)} is not issued by a trusted Intel root`);
+    else if (chain.embeddedRoot !== null && (chain.embeddedRoot.subject !== anchor.root.subject || !samePublicKey(chain.embeddedRoot, anchor.root))) {
+      fail('the root certificate carried in the quote is not the trusted Intel root');
+    }
+    const result: AnchoredChain = { anchorIndex: anchorIndexOf(trust, anchor), problems };
+    this.#anchored.set(key, result);
+    return result;
+  }
+
+  /**
+   * A PCS TCB info or QE identity body with its issuer chain: signature over the exact inner
+   * bytes, signer chained to a trusted root, then the typed content. Throws AttexError.
+   */
+  async signedCollateral(kind: 'tcbInfo', body: Uint8Array, chainPem: string | undefined, trust: TrustStore, trustKey: string): Promise<SignedCollateral<TdxTcbInfo>>;
+  async signedCollateral(kind: 'qeIdentity', body: Uint8Array, chainPem: string | undefined, trust: TrustStore, trustKey: string): Promise<SignedCollateral<QeIdentity>>;
+  async signedCollateral(kind: 'tcbInfo' | 'qeIdentity', body: Uint8Array, chainPem: string | undefined, trust: TrustStore, trustKey: string): Promise<SignedCollateral<TdxTcbInfo | QeIdentity>> {
+    const what = kind === 'tcbInfo' ? 'TCB info' : 'QE identity';
+    if (!(body instanceof Uint8Array)) throw new AttexError('tdx.collateral.malformed', `${what} must be bytes`);
+    if (typeof chainPem !== 'string') throw new AttexError('tdx.collateral.malformed', `${what} was given without its issuer chain`);
+    const key = `${kind}|${toHex(sha256(body))}|${toHex(sha256(chainPem))}|${trustKey}`;
+    let entry = this.#signed.get(key);
+    if (entry === undefined) {
+      try {
+        entry = await this.#loadSigned(kind, what, body, chainPem, trust);
+      } catch (err) {
+        entry = { failure: reasonOf(err, 'tdx.collateral.malformed') };
+      }
+      this.#signed.set(key, entry);
+    }
+    if (isFailure(entry)) throw new AttexError(entry.failure.code, entry.failure.message);
+    return entry;
+  }
+
+  async #loadSigned(kind: 'tcbInfo' | 'qeIdentity', what: string, body: Uint8Array, chainPem: string, trust: TrustStore): Promise<SignedCollateral<TdxTcbInfo | QeIdentity>> {
+    const signed = extractSignedJson(body, kind === 'tcbInfo' ? 'tcbInfo' : 'enclaveIdentity', what);
+    const certs = parsePemCertificates(chainPem, 'tdx.collateral.chain', `${what} issuer chain`);
+    const signer = certs[0]!;
+    const anchor = await findIntelAnchor(signer, trust);
+    if (anchor === null) throw new AttexError('tdx.collateral.chain', `${what} signer ${commonName(signer)} is not issued by a trusted Intel root`);
+    let ok = false;
+    try {
+      ok = verifyP256(nodeKeyOf(signer), signed.signedBytes, signed.signature);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new AttexError('tdx.collateral.signature', `${what} signature does not verify under ${commonName(signer)}`);
+    const value = kind === 'tcbInfo' ? parseTdxTcbInfo(signed.value) : parseQeIdentity(signed.value);
+    return { value, signer, anchorIndex: anchorIndexOf(trust, anchor)! };
+  }
+
+  /** A DER CRL and whether `issuer` signed it. Throws AttexError `tdx.crl` when unreadable. */
+  async crl(der: Uint8Array, issuer: X509Certificate, what: string): Promise<CheckedCrl> {
+    if (!(der instanceof Uint8Array)) throw new AttexError('tdx.crl', `${what} must be DER bytes`);
+    const key = `${toHex(sha256(der))}|${fingerprint(issuer)}`;
+    let entry = this.#crls.get(key);
+    if (entry === undefined) {
+      try {
+        entry = await loadCrl(der, issuer, what);
+      } catch (err) {
+        entry = { failure: reasonOf(err, 'tdx.crl') };
+      }
+      this.#crls.set(key, entry);
+    }
+    if (isFailure(entry)) throw new AttexError(entry.failure.code, entry.failure.message);
+    return entry;
+  }
+}
+
+async function loadCrl(der: Uint8Array, issuer: X509Certificate, what: string): Promise<CheckedCrl> {
+  let crl: X509Crl;
+  try {
+    crl = new X509Crl(der);
+  } catch (err) {
+    throw new AttexError('tdx.crl', `${what} is not a DER CRL`, { cause: err });
+  }
+  const nextUpdate = crl.nextUpdate;
+  if (nextUpdate === undefined) throw new AttexError('tdx.crl', `${what} has no nextUpdate`);
+  let signatureOk = false;
+  if (crl.issuer === issuer.subject) {
+    try {
+      signatureOk = await crl.verify({ publicKey: issuer.publicKey });
+    } catch {
+      signatureOk = false;
+    }
+  }
+  const revoked = new Set(crl.entries.map((e) => normaliseSerial(e.serialNumber)));
+  return { issuer: crl.issuer, thisUpdate: crl.thisUpdate, nextUpdate, revoked, signatureOk };
+}

@@ -1,0 +1,246 @@
+/**
+ * Executor side of the KBS protocol. One round: a fresh in-memory P-256 TEE key, /auth for a
+ * nonce, runtime data {nonce, tee-pubkey, ...extra}, evidence over reportDataFor(runtime data),
+ * /attest for the token, then each resource fetched and decrypted in memory. The result is a
+ * SecretSource for the sandbox plus what the executor records in its attestation record.
+ * Rounds retry with exponential backoff and full jitter while the broker is unreachable, and
+ * renew before the token expires.
+ */
+import { exportJWK, generateKeyPair, decodeJwt, type CryptoKey } from 'jose';
+import type { Dispatcher } from 'undici';
+import { AttexError } from '../../errors/index.ts';
+import { reportDataFor } from '../../attestation/binding/index.ts';
+import type { EvidencePackage } from '../../attestation/evidence/index.ts';
+import { decryptFromBroker } from '../jwe.ts';
+import { parseResourcePath } from '../paths.ts';
+import { KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, type RuntimeData, type SupportedTee, type TeePubKey } from '../protocol.ts';
+import { BrokerCallError, callBroker } from './http.ts';
+
+/** Same shape as `EvidenceProvider` in src/attestation/providers. */
+export interface EvidenceProvider {
+  readonly name: string;
+  collect(reportData: Uint8Array): Promise<EvidencePackage>;
+}
+
+/** The sandbox's view of released secrets. */
+export interface SecretSource {
+  has(name: string): boolean;
+  get(name: string): Uint8Array | undefined;
+}
+
+export interface RetryOptions {
+  /** Attempts per round before giving up (default 6). */
+  readonly attempts?: number;
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+}
+
+export interface AttestAndFetchOptions {
+  readonly brokerUrl: string;
+  readonly provider: EvidenceProvider;
+  /** Resource paths `repo/type/tag` to fetch. */
+  readonly resources: readonly string[];
+  /** Manifest secret name -> resource path; without it a secret's name is its resource path. */
+  readonly secretNames?: Readonly<Record<string, string>>;
+  /** KBS tee name sent in the Request (default `snp`). */
+  readonly tee?: SupportedTee;
+  /** Extra runtime-data members, e.g. `{ "attex-receipt-key": <base64> }`. */
+  readonly runtimeDataExtra?: Readonly<Record<string, string>>;
+  readonly retry?: RetryOptions;
+  /** Renew this many seconds before the token expires (default: a fifth of its lifetime, at least 5 s). Set `renew: false` to disable. */
+  readonly renewMarginSeconds?: number;
+  readonly renew?: boolean;
+  readonly timeoutMs?: number;
+  readonly dispatcher?: Dispatcher;
+  readonly signal?: AbortSignal;
+  readonly clock?: () => Date;
+  /** Called after each successful renewal, or with the error of a failed one. */
+  readonly onRenew?: (err: Error | null) => void;
+}
+
+export interface AttestationRound {
+  readonly evidence: EvidencePackage;
+  readonly runtimeData: RuntimeData;
+  readonly token: string;
+  /** Token expiry, seconds since the epoch. */
+  readonly tokenExpiresAt: number;
+}
+
+export interface BrokerSession extends AttestationRound {
+  /** False until the first attestation succeeded, and again once the token expired unrenewed. */
+  readonly ready: boolean;
+  readonly secrets: SecretSource;
+  /** Run a new round now (new key, nonce, evidence, token and secrets). */
+  renewNow(): Promise<void>;
+  /** Stop renewing and wipe the secrets from memory. */
+  close(): void;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); reject(new AttexError('broker.client.aborted', 'aborted')); }, { once: true });
+  });
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)]. */
+export function backoffDelay(attempt: number, base: number, max: number, random = Math.random): number {
+  return Math.floor(random() * Math.min(max, base * 2 ** attempt));
+}
+
+function sessionCookie(setCookie: readonly string[]): string {
+  for (const line of setCookie) {
+    const first = line.split(';')[0] ?? '';
+    const eq = first.indexOf('=');
+    if (eq > 0 && first.slice(0, eq).trim() === KBS_SESSION_COOKIE) return first.slice(eq + 1).trim();
+  }
+  throw new BrokerCallError('broker.client.no-cookie', 'the broker did not set a kbs-session-id cookie', { retryable: false, status: null });
+}
+
+interface RoundResult extends AttestationRound {
+  readonly values: Map<string, Uint8Array>;
+}
+
+async function oneRound(o: AttestAndFetchOptions): Promise<RoundResult> {
+  const base = o.brokerUrl.replace(/\/+$/, '');
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  const common = { timeoutMs, ...(o.dispatcher === undefined ? {} : { dispatcher: o.dispatcher }), ...(o.signal === undefined ? {} : { signal: o.signal }) };
+
+  const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'P-256', extractable: false });
+  const pub = await exportJWK(publicKey);
+  const teePubkey: TeePubKey = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: pub.x!, y: pub.y! };
+
+  const auth = await callBroker(`${base}/kbs/v0/auth`, { ...common, method: 'POST', body: { version: KBS_PROTOCOL_VERSION, tee: o.tee ?? 'snp', 'extra-params': '' } });
+  const nonce = (auth.json as { nonce?: unknown } | null)?.nonce;
+  if (typeof nonce !== 'string') throw new BrokerCallError('broker.client.bad-response', 'challenge has no nonce', { retryable: false, status: auth.status });
+  const cookie = `${KBS_SESSION_COOKIE}=${sessionCookie(auth.setCookie)}`;
+
+  const runtimeData: RuntimeData = { ...o.runtimeDataExtra, nonce, 'tee-pubkey': teePubkey };
+  const evidence = await o.provider.collect(reportDataFor(runtimeData));
+
+  const attest = await callBroker(`${base}/kbs/v0/attest`, {
+    ...common,
+    method: 'POST',
+    headers: { cookie },
+    body: { 'runtime-data': runtimeData, 'tee-evidence': evidence },
+  });
+  const token = (attest.json as { token?: unknown } | null)?.token;
+  if (typeof token !== 'string') throw new BrokerCallError('broker.client.bad-response', 'attest response has no token', { retryable: false, status: attest.status });
+  const exp = decodeJwt(token).exp;
+  if (typeof exp !== 'number') throw new BrokerCallError('broker.client.bad-response', 'token has no exp', { retryable: false, status: attest.status });
+
+  const values = new Map<string, Uint8Array>();
+  for (const path of o.resources) {
+    const res = await callBroker(`${base}/kbs/v0/resource/${path}`, { ...common, method: 'GET', headers: { cookie } });
+    values.set(path, await decryptFromBroker(res.json, privateKey as CryptoKey));
+  }
+  return { evidence, runtimeData, token, tokenExpiresAt: exp, values };
+}
+
+async function roundWithRetry(o: AttestAndFetchOptions): Promise<RoundResult> {
+  const attempts = o.retry?.attempts ?? 6;
+  const baseDelay = o.retry?.baseDelayMs ?? 200;
+  const maxDelay = o.retry?.maxDelayMs ?? 10_000;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await oneRound(o);
+    } catch (err) {
+      const retryable = err instanceof BrokerCallError && err.retryable;
+      if (!retryable || attempt + 1 >= attempts) throw err;
+      await sleep(backoffDelay(attempt, baseDelay, maxDelay), o.signal);
+    }
+  }
+}
+
+function validateOptions(o: AttestAndFetchOptions): void {
+  let url: URL;
+  try {
+    url = new URL(o.brokerUrl);
+  } catch {
+    throw new AttexError('broker.client.options', 'brokerUrl is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AttexError('broker.client.options', 'brokerUrl must be http(s)');
+  for (const p of o.resources) parseResourcePath(p);
+  for (const [name, p] of Object.entries(o.secretNames ?? {})) {
+    if (!o.resources.includes(p)) throw new AttexError('broker.client.options', `secret ${name} maps to a resource that is not fetched`);
+  }
+}
+
+/** Attest to the broker and fetch `resources`; resolves once the first round succeeded. */
+export async function attestAndFetch(o: AttestAndFetchOptions): Promise<BrokerSession> {
+  validateOptions(o);
+  const clock = o.clock ?? (() => new Date());
+  let current = await roundWithRetry(o);
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const nameToPath = (name: string) => (o.secretNames === undefined ? name : Object.hasOwn(o.secretNames, name) ? o.secretNames[name] : undefined);
+  const expired = () => clock().getTime() >= current.tokenExpiresAt * 1000;
+
+  const wipe = (values: Map<string, Uint8Array>) => {
+    for (const v of values.values()) v.fill(0);
+    values.clear();
+  };
+
+  const schedule = () => {
+    if (closed || o.renew === false) return;
+    const lifetime = current.tokenExpiresAt * 1000 - clock().getTime();
+    const margin = (o.renewMarginSeconds ?? Math.max(5, lifetime / 5000)) * 1000;
+    timer = setTimeout(() => void renew().catch(() => {}), Math.max(0, lifetime - margin));
+    timer.unref();
+  };
+
+  const renew = async () => {
+    try {
+      const next = await roundWithRetry(o);
+      if (closed) return wipe(next.values);
+      const previous = current;
+      current = next;
+      wipe(previous.values);
+      o.onRenew?.(null);
+    } catch (err) {
+      o.onRenew?.(err as Error);
+      if (!closed && !expired()) {
+        // Try again shortly, while the current token is still valid.
+        timer = setTimeout(() => void renew().catch(() => {}), backoffDelay(1, 1000, 5000) + 1000);
+        timer.unref();
+        return;
+      }
+      throw err;
+    }
+    schedule();
+  };
+  schedule();
+
+  const secrets: SecretSource = {
+    has: (name) => {
+      const p = nameToPath(name);
+      return !closed && p !== undefined && current.values.has(p);
+    },
+    get: (name) => {
+      const p = nameToPath(name);
+      if (closed || p === undefined) return undefined;
+      const v = current.values.get(p);
+      return v === undefined ? undefined : new Uint8Array(v);
+    },
+  };
+
+  return {
+    get ready() {
+      return !closed && !expired();
+    },
+    get evidence() { return current.evidence; },
+    get runtimeData() { return current.runtimeData; },
+    get token() { return current.token; },
+    get tokenExpiresAt() { return current.tokenExpiresAt; },
+    secrets,
+    async renewNow() {
+      if (timer !== undefined) clearTimeout(timer);
+      await renew();
+    },
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      wipe(current.values);
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * The client's HTTP calls (undici): JSON in and out, bounded response size, and a typed error
+ * that says whether retrying could help (transport failures and 5xx) or not (the broker
+ * refused: 4xx problem+json, whose `code` is preserved).
+ */
+import { request, type Dispatcher } from 'undici';
+import { AttexError } from '../../errors/index.ts';
+
+export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
+
+export class BrokerCallError extends AttexError {
+  readonly retryable: boolean;
+  readonly status: number | null;
+  readonly problemType: string | null;
+
+  constructor(code: string, message: string, opts: { retryable: boolean; status: number | null; problemType?: string | null; cause?: unknown }) {
+    super(code, message, opts.cause === undefined ? {} : { cause: opts.cause });
+    this.name = 'BrokerCallError';
+    this.retryable = opts.retryable;
+    this.status = opts.status;
+    this.problemType = opts.problemType ?? null;
+  }
+}
+
+export interface CallResult {
+  readonly status: number;
+  readonly json: unknown;
+  readonly setCookie: readonly string[];
+}
+
+async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      throw new BrokerCallError('broker.client.response-too-large', 'broker response exceeds the size limit', { retryable: false, status: null });
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function callBroker(
+  url: string,
+  opts: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: unknown; dispatcher?: Dispatcher; signal?: AbortSignal; timeoutMs: number },
+): Promise<CallResult> {
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(url, {
+      method: opts.method,
+      headers: { accept: 'application/json', ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers },
+      ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
+      ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+  } catch (err) {
+    if (opts.signal?.aborted) throw new BrokerCallError('broker.client.aborted', 'the broker call was aborted', { retryable: false, status: null, cause: err });
+    const code = (err as { code?: string }).code ?? 'error';
+    throw new BrokerCallError('broker.client.unreachable', `the broker is unreachable (${code})`, { retryable: true, status: null, cause: err });
+  }
+  const text = await readBounded(res.body);
+  let json: unknown = null;
+  try {
+    json = text.length === 0 ? null : JSON.parse(text);
+  } catch {
+    throw new BrokerCallError('broker.client.bad-response', `broker answered ${res.statusCode} with a body that is not JSON`, { retryable: res.statusCode >= 500, status: res.statusCode });
+  }
+  if (res.statusCode >= 400) {
+    const problem = (typeof json === 'object' && json !== null ? json : {}) as { code?: unknown; type?: unknown; detail?: unknown };
+    const code = typeof problem.code === 'string' ? problem.code : `broker.http-${res.statusCode}`;
+    const detail = typeof problem.detail === 'string' ? problem.detail.slice(0, 300) : 'refused';
+    throw new BrokerCallError(code, `broker refused (${res.statusCode}): ${detail}`, {
+      retryable: res.statusCode >= 500 || res.statusCode === 429,
+      status: res.statusCode,
+      problemType: typeof problem.type === 'string' ? problem.type : null,
+    });
+  }
+  const raw = res.headers['set-cookie'];
+  const setCookie = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  return { status: res.statusCode, json, setCookie };
+}

@@ -1,0 +1,12 @@
+/** Executor-side KBS client: attest, fetch and decrypt resources, expose them as a SecretSource. */
+export {
+  attestAndFetch,
+  backoffDelay,
+  type AttestAndFetchOptions,
+  type AttestationRound,
+  type BrokerSession,
+  type EvidenceProvider,
+  type RetryOptions,
+  type SecretSource,
+} from './client.ts';
+export { BrokerCallError, callBroker } from './http.ts';

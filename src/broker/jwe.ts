@@ -1,0 +1,53 @@
+/**
+ * Resource responses: a flattened JWE (Trustee's `Response`) encrypting the resource to the
+ * TEE public key from the attested runtime data. EC keys: ECDH-ES+A256KW, RSA keys:
+ * RSA-OAEP-256; content: A256GCM. The TEE key is validated before use: a malformed key is a
+ * client error, not a crash.
+ */
+import { FlattenedEncrypt, flattenedDecrypt, importJWK, type CryptoKey, type JWK, type KeyObject } from 'jose';
+import { AttexError } from '../errors/index.ts';
+import type { KbsResponse, TeePubKey } from './protocol.ts';
+
+export const CONTENT_ENCRYPTION = 'A256GCM';
+
+export function keyManagementAlg(key: TeePubKey): 'ECDH-ES+A256KW' | 'RSA-OAEP-256' {
+  return key.kty === 'EC' ? 'ECDH-ES+A256KW' : 'RSA-OAEP-256';
+}
+
+/** Import the TEE key as a public key usable for the JWE; throws AttexError `broker.tee-pubkey`. */
+export async function importTeePublicKey(key: TeePubKey): Promise<CryptoKey | KeyObject | Uint8Array> {
+  const alg = keyManagementAlg(key);
+  const jwk: JWK = key.kty === 'EC' ? { kty: 'EC', crv: key.crv, x: key.x, y: key.y } : { kty: 'RSA', n: key.n, e: key.e };
+  try {
+    const imported = await importJWK(jwk, alg);
+    if (imported instanceof Uint8Array) throw new Error('symmetric');
+    return imported;
+  } catch {
+    throw new AttexError('broker.tee-pubkey', 'tee-pubkey is not a usable public key for its algorithm');
+  }
+}
+
+export async function encryptToTee(key: TeePubKey, plaintext: Uint8Array): Promise<KbsResponse> {
+  const publicKey = await importTeePublicKey(key);
+  const jwe = await new FlattenedEncrypt(plaintext)
+    .setProtectedHeader({ alg: keyManagementAlg(key), enc: CONTENT_ENCRYPTION })
+    .encrypt(publicKey);
+  if (jwe.encrypted_key === undefined || jwe.iv === undefined || jwe.tag === undefined || jwe.protected === undefined) {
+    throw new AttexError('broker.jwe', 'JWE encryption produced an incomplete object');
+  }
+  return { protected: jwe.protected, encrypted_key: jwe.encrypted_key, iv: jwe.iv, ciphertext: jwe.ciphertext, tag: jwe.tag };
+}
+
+/** Client side: decrypt a `Response` with the TEE private key; only our two algorithm pairs are accepted. */
+export async function decryptFromBroker(response: unknown, privateKey: CryptoKey | KeyObject): Promise<Uint8Array> {
+  if (typeof response !== 'object' || response === null) throw new AttexError('broker.jwe', 'resource response is not a JWE object');
+  try {
+    const { plaintext } = await flattenedDecrypt(response as Parameters<typeof flattenedDecrypt>[0], privateKey, {
+      keyManagementAlgorithms: ['ECDH-ES+A256KW', 'RSA-OAEP-256'],
+      contentEncryptionAlgorithms: [CONTENT_ENCRYPTION],
+    });
+    return plaintext;
+  } catch {
+    throw new AttexError('broker.jwe', 'resource response does not decrypt with the TEE key');
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The key broker's HTTP server (fastify): Trustee KBS RCAR v0.4.0 endpoints, the token JWKS,
+ * strict schemas (unknown members refused, no coercion), per-route body limits, problem+json
+ * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
+ * with credentials redacted; secret values never reach a log line.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { AuditEvent, AuditLog } from './audit.ts';
+import { handleAttest, handleAuth, handleResource, type BrokerContext } from './handlers.ts';
+import type { ResourcePolicy } from './policy/index.ts';
+import { BrokerProblem, PROBLEMS, PROBLEM_CONTENT_TYPE, problemBody } from './problems.ts';
+import {
+  KBS_SESSION_COOKIE,
+  LIMITS,
+  attestationSchema,
+  requestSchema,
+  resourceParamsSchema,
+  type KbsAttestation,
+  type KbsRequest,
+} from './protocol.ts';
+import { SessionTable } from './session.ts';
+import type { SecretStore } from './store/index.ts';
+import { JWKS_PATH, jwks, type TokenKey } from './token.ts';
+import type { EvidenceVerifier } from './verifier.ts';
+
+export interface BrokerServerOptions {
+  readonly verifier: EvidenceVerifier;
+  readonly resourcePolicy: ResourcePolicy;
+  readonly store: SecretStore;
+  readonly tokenKey: TokenKey;
+  readonly audit: AuditLog;
+  /** The broker's clock (tests inject one to expire nonces and tokens). */
+  readonly clock?: () => Date;
+  /** A pino logger; by default logs go to stderr at `info`. */
+  readonly logger?: Logger;
+  readonly issuer?: string;
+  readonly build?: string;
+  /** Lifetime of an unattested session and its nonce (Trustee default: 5 minutes). */
+  readonly sessionTtlSeconds?: number;
+  /** Lifetime of an attestation token and the attested session. */
+  readonly tokenTtlSeconds?: number;
+  readonly maxSessions?: number;
+}
+
+export interface BrokerServer {
+  readonly app: FastifyInstance;
+  readonly sessions: SessionTable;
+  /** Listen on loopback by default; resolves to the base URL. */
+  listen(opts?: { port?: number; host?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Paths and headers that can carry credentials or secrets: always censored in logs. */
+export const LOG_REDACT_PATHS = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  'headers.cookie',
+  'headers.authorization',
+  'token',
+  'value',
+  'plaintext',
+  'secret',
+  '*.token',
+  '*.value',
+  '*.plaintext',
+  '*.secret',
+];
+
+export function createBrokerLogger(destination?: pino.DestinationStream, level = 'info'): Logger {
+  const opts = { level, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } };
+  return destination === undefined ? pino(opts, pino.destination(2)) : pino(opts, destination);
+}
+
+/** The kbs-session-id cookie: undefined when absent, null when malformed or repeated. */
+export function readSessionCookie(header: string | undefined): string | undefined | null {
+  if (header === undefined) return undefined;
+  let found: string | undefined | null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0 || part.slice(0, eq).trim() !== KBS_SESSION_COOKIE) continue;
+    if (found !== undefined) return null;
+    const value = part.slice(eq + 1).trim();
+    found = /^[A-Za-z0-9_-]{16,128}$/.test(value) ? value : null;
+  }
+  return found;
+}
+
+function setCookie(id: string, maxAgeSeconds: number): string {
+  return `${KBS_SESSION_COOKIE}=${id}; Path=/kbs/v0; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}; HttpOnly; SameSite=Strict`;
+}
+
+/** Map framework errors (schema, JSON, size, media type) to problems. */
+function problemForFrameworkError(err: FastifyError): BrokerProblem {
+  if (err.validation !== undefined) {
+    const first = err.validation[0];
+    const where = first === undefined ? '' : `${err.validationContext ?? 'body'}${first.instancePath}`;
+    return new BrokerProblem('MalformedRequest', 'broker.schema', `request does not match the KBS schema at ${where || '(root)'}: ${first?.message ?? 'invalid'}`);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BrokerProblem('PayloadTooLarge', 'broker.body-too-large', 'request body too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new BrokerProblem('UnsupportedMediaType', 'broker.media-type', 'request body must be application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new BrokerProblem('MalformedRequest', 'broker.json', 'request body is not valid JSON');
+    default:
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+        return new BrokerProblem('MalformedRequest', 'broker.request', 'malformed request');
+      }
+      return new BrokerProblem('Internal', 'broker.internal', 'internal broker error');
+  }
+}
+
+function eventFor(req: FastifyRequest): AuditEvent['event'] | undefined {
+  const url = req.routeOptions.url ?? '';
+  if (url.startsWith('/kbs/v0/resource')) return 'resource';
+  if (url === '/kbs/v0/attest') return 'attest';
+  if (url === '/kbs/v0/auth') return 'auth';
+  return undefined;
+}
+
+export async function createBrokerServer(opts: BrokerServerOptions): Promise<BrokerServer> {
+  const logger = opts.logger ?? createBrokerLogger();
+  const sessions = new SessionTable(opts.maxSessions === undefined ? {} : { maxSessions: opts.maxSessions });
+  const ctx: BrokerContext = {
+    verifier: opts.verifier,
+    resourcePolicy: opts.resourcePolicy,
+    store: opts.store,
+    tokenKey: opts.tokenKey,
+    audit: opts.audit,
+    sessions,
+    clock: opts.clock ?? (() => new Date()),
+    issuer: opts.issuer ?? 'attex-broker',
+    build: opts.build ?? 'attex-broker/0.1.0',
+    sessionTtlSeconds: opts.sessionTtlSeconds ?? 300,
+    tokenTtlSeconds: opts.tokenTtlSeconds ?? 900,
+  };
+
+  const app = Fastify({
+    loggerInstance: logger,
+    bodyLimit: LIMITS.attestBodyBytes,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    requestTimeout: 30_000,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+
+  app.setErrorHandler(async (err: FastifyError | BrokerProblem, req, reply) => {
+    const problem = err instanceof BrokerProblem ? err : problemForFrameworkError(err as FastifyError);
+    if (problem.problem === 'Internal') {
+      // Only the error's code reaches the log: messages of deep failures may quote inputs.
+      req.log.error({ code: (err as { code?: string }).code ?? 'unknown', name: (err as Error).name }, 'broker request failed');
+    }
+    const event = eventFor(req);
+    if (!problem.audited && event !== undefined) {
+      try {
+        await ctx.audit.record({ event, decision: 'deny', reason: problem.code, status: PROBLEMS[problem.problem].status, problemType: PROBLEMS[problem.problem].type }, ctx.clock());
+        problem.audited = true;
+      } catch {
+        req.log.error({ code: 'broker.audit' }, 'audit append failed for a denial');
+      }
+    }
+    const body = problemBody(problem);
+    return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+  });
+
+  app.setNotFoundHandler(async (_req, reply) => {
+    const body = problemBody(new BrokerProblem('NotFound', 'broker.not-found', 'no such endpoint'));
+    return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(body);
+  });
+
+  app.post<{ Body: KbsRequest }>('/kbs/v0/auth', { schema: { body: requestSchema }, bodyLimit: LIMITS.authBodyBytes }, async (req, reply) => {
+    const { challenge, session } = handleAuth(ctx, req.body);
+    reply.header('set-cookie', setCookie(session.id, ctx.sessionTtlSeconds));
+    return challenge;
+  });
+
+  app.post<{ Body: KbsAttestation }>('/kbs/v0/attest', { schema: { body: attestationSchema } }, async (req, reply) => {
+    const cookie = readSessionCookie(req.headers.cookie);
+    const { token, session } = await handleAttest(ctx, cookie, req.body);
+    reply.header('set-cookie', setCookie(session.id, (session.expiresAt - ctx.clock().getTime()) / 1000));
+    return { token };
+  });
+
+  app.get<{ Params: { repository: string; type: string; tag: string } }>(
+    '/kbs/v0/resource/:repository/:type/:tag',
+    { schema: { params: resourceParamsSchema } },
+    async (req, reply) => {
+      const jwe = await handleResource(ctx, req.params, readSessionCookie(req.headers.cookie), req.headers.authorization);
+      reply.header('cache-control', 'no-store');
+      return jwe;
+    },
+  );
+
+  app.get(JWKS_PATH, async () => jwks(opts.tokenKey));
+
+  await app.ready();
+  return {
+    app: app as unknown as FastifyInstance,
+    sessions,
+    async listen(l = {}) {
+      return app.listen({ port: l.port ?? 0, host: l.host ?? '127.0.0.1' });
+    },
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,191 @@
+/**
+ * HTTP Message Signatures (RFC 9421) for dispatch requests, with Ed25519 keys.
+ *
+ * A dispatch request is signed over `@method`, `@path`, `@query` and `content-digest`
+ * (RFC 9530, sha-256), with the parameters `created`, `keyid`, `alg="ed25519"` and a random
+ * `nonce`. The verifier requires all of them, checks `created` against an explicit `now` within
+ * a skew window, recomputes the content digest from the exact body bytes, and refuses a
+ * (keyid, nonce) pair it has already seen inside the window (replay protection).
+ *
+ * Signature bases are built by the `http-message-signatures` library; the policy (what must be
+ * covered, freshness, replay) is ours.
+ */
+import { createHash, createPublicKey, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
+import { httpbis } from 'http-message-signatures';
+import { AttexError } from '../errors/index.ts';
+
+export const SIGNATURE_LABEL = 'attex';
+export const COVERED_COMPONENTS = ['@method', '@path', '@query', 'content-digest'] as const;
+export const DEFAULT_MAX_SKEW_SECONDS = 300;
+
+export interface HttpRequestParts {
+  readonly method: string;
+  /** Absolute URL or origin-form path with query, e.g. `/v1/actions/transform?x=1`. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Uint8Array;
+}
+
+/** What a verified signature proves; recorded verbatim in the execution receipt. */
+export interface VerifiedRequestSignature {
+  readonly keyId: string;
+  readonly signatureInput: string;
+  readonly signature: string;
+  readonly contentDigest: string;
+  readonly created: number;
+  readonly nonce: string;
+}
+
+export function contentDigest(body: Uint8Array): string {
+  return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
+}
+
+export async function signRequest(
+  req: { method: string; url: string; headers?: Record<string, string>; body: Uint8Array },
+  key: { keyId: string; privateKey: KeyObject },
+  now: Date = new Date(),
+): Promise<Record<string, string>> {
+  const url = new URL(req.url, 'http://attex.invalid');
+  const headers: Record<string, string> = { ...req.headers, 'content-digest': contentDigest(req.body) };
+  const signed = await httpbis.signMessage(
+    {
+      key: { id: key.keyId, alg: 'ed25519', sign: async (data: Buffer) => edSign(null, data, key.privateKey) },
+      name: SIGNATURE_LABEL,
+      fields: [...COVERED_COMPONENTS],
+      params: ['created', 'keyid', 'alg', 'nonce'],
+      paramValues: { created: now, nonce: randomBytes(16).toString('base64url') },
+    },
+    { method: req.method.toUpperCase(), url: url.href, headers },
+  );
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(signed.headers)) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+  return out;
+}
+
+/**
+ * Remembers (keyid, nonce) pairs for the freshness window. Memory is bounded: when full, the
+ * oldest entries are evicted only if they are outside the window; otherwise new requests are
+ * refused (`auth.replay-cache-full`) rather than weakening replay protection.
+ */
+export class ReplayCache {
+  private readonly seen = new Map<string, number>();
+  private readonly windowSeconds: number;
+  private readonly maxEntries: number;
+
+  constructor(windowSeconds = DEFAULT_MAX_SKEW_SECONDS * 2, maxEntries = 1_000_000) {
+    this.windowSeconds = windowSeconds;
+    this.maxEntries = maxEntries;
+  }
+
+  /** Returns false when the pair was already seen; records it otherwise. */
+  remember(keyId: string, nonce: string, nowSeconds: number): boolean {
+    this.evict(nowSeconds);
+    const id = `${keyId}\u0000${nonce}`;
+    if (this.seen.has(id)) return false;
+    if (this.seen.size >= this.maxEntries) throw new AttexError('auth.replay-cache-full', 'too many signed requests in the freshness window; retry later');
+    this.seen.set(id, nowSeconds);
+    return true;
+  }
+
+  private evict(nowSeconds: number): void {
+    // Map iteration is insertion order, which is (almost) time order: stop at the first fresh entry.
+    for (const [id, at] of this.seen) {
+      if (nowSeconds - at <= this.windowSeconds) break;
+      this.seen.delete(id);
+    }
+  }
+}
+
+export interface VerifyRequestOptions {
+  readonly lookupKey: (keyId: string) => KeyObject | undefined;
+  readonly now: Date;
+  readonly replay: ReplayCache;
+  readonly maxSkewSeconds?: number;
+}
+
+function header(headers: HttpRequestParts['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Verifies a signed request; throws AttexError `auth.*` (all map to HTTP 401). */
+export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOptions): Promise<VerifiedRequestSignature> {
+  const signatureInput = header(req.headers, 'signature-input');
+  const signature = header(req.headers, 'signature');
+  const digest = header(req.headers, 'content-digest');
+  if (!signatureInput || !signature) throw new AttexError('auth.unsigned', 'request is not signed: Signature and Signature-Input headers are required (RFC 9421)');
+  if (signatureInput.length > 2048 || signature.length > 1024) throw new AttexError('auth.malformed-signature', 'signature headers are too long');
+  if (!digest) throw new AttexError('auth.missing-digest', 'Content-Digest header is required and must be covered by the signature');
+  if (digest !== contentDigest(req.body)) throw new AttexError('auth.digest-mismatch', 'Content-Digest does not match the request body');
+
+  const params = parseSignatureParams(signatureInput);
+  const maxSkew = opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
+  const nowSeconds = Math.floor(opts.now.getTime() / 1000);
+  if (Math.abs(nowSeconds - params.created) > maxSkew) {
+    throw new AttexError('auth.stale-signature', `signature created ${params.created} is outside the ${maxSkew}s window around ${nowSeconds}`);
+  }
+  const key = opts.lookupKey(params.keyId);
+  if (!key) throw new AttexError('auth.unknown-key', `no caller is configured with key id '${params.keyId}'`);
+
+  let ok: boolean | null;
+  try {
+    const url = new URL(req.url, 'http://attex.invalid');
+    ok = await httpbis.verifyMessage(
+      {
+        keyLookup: async () => ({ id: params.keyId, algs: ['ed25519'], verify: async (data: Buffer, sig: Buffer) => edVerify(null, data, key, sig) }),
+        requiredFields: [...COVERED_COMPONENTS],
+        requiredParams: ['created', 'keyid', 'alg', 'nonce'],
+        notAfter: nowSeconds + maxSkew,
+      },
+      { method: req.method.toUpperCase(), url: url.href, headers: normalizeHeaders(req.headers) },
+    );
+  } catch (err) {
+    throw new AttexError('auth.bad-signature', `signature does not verify: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (ok !== true) throw new AttexError('auth.bad-signature', 'signature does not verify with the caller key');
+  if (!opts.replay.remember(params.keyId, params.nonce, nowSeconds)) {
+    throw new AttexError('auth.replayed', 'this signed request was already received (nonce reused)');
+  }
+  return { keyId: params.keyId, signatureInput, signature, contentDigest: digest, created: params.created, nonce: params.nonce };
+}
+
+function normalizeHeaders(headers: HttpRequestParts['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+interface SignatureParams {
+  readonly keyId: string;
+  readonly created: number;
+  readonly nonce: string;
+}
+
+/** Minimal reading of our label's parameters; the library re-parses fully while verifying. */
+function parseSignatureParams(signatureInput: string): SignatureParams {
+  const labelled = new RegExp(`(?:^|,\\s*)${SIGNATURE_LABEL}=\\(([^)]*)\\)((?:;[a-z]+=(?:"[^"\\\\]*"|-?\\d+))*)`).exec(signatureInput);
+  if (!labelled) throw new AttexError('auth.malformed-signature', `Signature-Input has no '${SIGNATURE_LABEL}' signature`);
+  const covered = new Set((labelled[1] ?? '').trim().split(/\s+/).filter(Boolean).map((c) => c.replace(/^"|"$/g, '')));
+  for (const c of COVERED_COMPONENTS) {
+    if (!covered.has(c)) throw new AttexError('auth.incomplete-coverage', `signature must cover ${COVERED_COMPONENTS.join(', ')}; '${c}' is missing`);
+  }
+  const params = new Map<string, string>();
+  for (const m of (labelled[2] ?? '').matchAll(/;([a-z]+)=("([^"\\]*)"|-?\d+)/g)) params.set(m[1]!, m[3] ?? m[2]!);
+  const created = Number(params.get('created'));
+  const keyId = params.get('keyid');
+  const nonce = params.get('nonce');
+  if (params.get('alg') !== 'ed25519') throw new AttexError('auth.malformed-signature', 'signature alg must be "ed25519"');
+  if (!Number.isSafeInteger(created) || !keyId || !nonce || nonce.length < 16 || nonce.length > 128) {
+    throw new AttexError('auth.malformed-signature', 'signature parameters created, keyid and nonce (16-128 chars) are required');
+  }
+  return { keyId, created, nonce };
+}
+
+/** Loads an Ed25519 public key from PEM, raw base64 (32 bytes) or hex. */
+export function ed25519PublicKey(text: string): KeyObject {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('-----BEGIN')) return createPublicKey(trimmed);
+  const raw = /^[0-9a-fA-F]{64}$/.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (raw.length !== 32) throw new AttexError('auth.bad-key', 'an Ed25519 public key is 32 bytes (PEM, base64 or hex)');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+}

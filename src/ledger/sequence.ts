@@ -1,0 +1,206 @@
+/**
+ * The sequence file: the ledger's append-only source of truth. Tiles and the checkpoint file are
+ * derived from it (and checked against it on open).
+ *
+ *   file    = MAGIC record*
+ *   record  = u32be bodyLength | u32be crc32(type || body) | u8 type | body
+ *   entry      (type 1): u16be keyLength | key (UTF-8) | entry bytes
+ *   checkpoint (type 2): the signed checkpoint note, UTF-8
+ *
+ * Appends go through a group-commit writer: every record queued while a write+fsync is in flight
+ * is written by the next single write and fsync, and nobody is told "durable" before that fsync.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { AttexError } from '../errors/index.ts';
+
+export const SEQUENCE_MAGIC = Buffer.from('attexsq1', 'latin1');
+export const RECORD_ENTRY = 1;
+export const RECORD_CHECKPOINT = 2;
+const HEADER_SIZE = 9;
+const MAX_BODY = 1 << 20;
+
+export function encodeRecord(type: number, body: Uint8Array): Buffer {
+  if (body.length > MAX_BODY) throw new AttexError('ledger.invalid-argument', 'record too large');
+  const out = Buffer.alloc(HEADER_SIZE + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out[8] = type;
+  out.set(body, HEADER_SIZE);
+  out.writeUInt32BE(crc32(out.subarray(8)), 4);
+  return out;
+}
+
+export function encodeEntryRecord(entry: Uint8Array, key: string | undefined): Buffer {
+  const keyBytes = Buffer.from(key ?? '', 'utf8');
+  const body = Buffer.alloc(2 + keyBytes.length + entry.length);
+  body.writeUInt16BE(keyBytes.length, 0);
+  keyBytes.copy(body, 2);
+  body.set(entry, 2 + keyBytes.length);
+  return encodeRecord(RECORD_ENTRY, body);
+}
+
+export interface ScannedEntry {
+  /** File offset of the entry bytes. */
+  readonly offset: number;
+  readonly length: number;
+  readonly key: string | undefined;
+  readonly entry: Uint8Array;
+}
+
+export interface ScanResult {
+  /** Offset just past the last complete record; anything after it is a torn tail. */
+  readonly validLength: number;
+  readonly fileLength: number;
+}
+
+export interface ScanVisitor {
+  entry(e: ScannedEntry): void;
+  checkpoint(note: string, offset: number): void;
+}
+
+/**
+ * Read the whole sequence file in chunks, calling the visitor for each record. A record cut off
+ * by the end of the file is a torn tail (the caller truncates it); a complete record whose
+ * checksum fails, or an impossible header, is corruption: `ledger.corrupt` naming file and offset.
+ */
+export async function scanSequence(file: FileHandle, path: string, visitor: ScanVisitor): Promise<ScanResult> {
+  const { size: fileLength } = await file.stat();
+  const corrupt = (offset: number, why: string): never => {
+    throw new AttexError('ledger.corrupt', `${path}: ${why} at offset ${offset}`, { details: { file: path, offset } });
+  };
+  if (fileLength < SEQUENCE_MAGIC.length) {
+    // Only a file whose creation was interrupted is this short; it holds no acknowledged data.
+    return { validLength: 0, fileLength };
+  }
+  const magic = Buffer.alloc(SEQUENCE_MAGIC.length);
+  await file.read(magic, 0, magic.length, 0);
+  if (!magic.equals(SEQUENCE_MAGIC)) corrupt(0, 'not an attex sequence file (bad magic)');
+  const chunkSize = 4 << 20;
+  let buffer = Buffer.alloc(0);
+  let bufferStart = SEQUENCE_MAGIC.length; // file offset of buffer[0]
+  let readAt = SEQUENCE_MAGIC.length;
+  let at = SEQUENCE_MAGIC.length; // offset of the next record
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  for (;;) {
+    const rel = at - bufferStart;
+    const haveHeader = buffer.length - rel >= HEADER_SIZE;
+    const need = haveHeader ? HEADER_SIZE + buffer.readUInt32BE(rel) : HEADER_SIZE;
+    if (haveHeader && need - HEADER_SIZE > MAX_BODY) corrupt(at, 'record length out of range');
+    if (buffer.length - rel < need) {
+      if (readAt >= fileLength) break; // torn tail (or clean end when rel == buffer.length)
+      const chunk = Buffer.alloc(Math.max(chunkSize, need));
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, readAt);
+      if (bytesRead === 0) break;
+      buffer = Buffer.concat([buffer.subarray(rel), chunk.subarray(0, bytesRead)]);
+      bufferStart = at;
+      readAt += bytesRead;
+      continue;
+    }
+    const record = buffer.subarray(rel, rel + need);
+    if (crc32(record.subarray(8)) !== record.readUInt32BE(4)) corrupt(at, 'record checksum mismatch');
+    const type = record[8];
+    const body = record.subarray(HEADER_SIZE);
+    if (type === RECORD_ENTRY) {
+      if (body.length < 2) corrupt(at, 'entry record too short');
+      const keyLength = body.readUInt16BE(0);
+      if (2 + keyLength > body.length) corrupt(at, 'entry record key runs past the record');
+      let key: string | undefined;
+      try {
+        key = keyLength === 0 ? undefined : decoder.decode(body.subarray(2, 2 + keyLength));
+      } catch {
+        corrupt(at, 'entry key is not UTF-8');
+      }
+      const entry = new Uint8Array(body.subarray(2 + keyLength));
+      visitor.entry({ offset: at + HEADER_SIZE + 2 + keyLength, length: entry.length, key, entry });
+    } else if (type === RECORD_CHECKPOINT) {
+      let note = '';
+      try {
+        note = decoder.decode(body);
+      } catch {
+        corrupt(at, 'checkpoint record is not UTF-8');
+      }
+      visitor.checkpoint(note, at);
+    } else {
+      corrupt(at, `unknown record type ${type}`);
+    }
+    at += need;
+  }
+  return { validLength: at, fileLength };
+}
+
+interface Pending {
+  readonly record: Buffer;
+  readonly resolve: (offset: number) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit over one append-only file. `append` resolves with the record's file offset only
+ * after the write and an fsync covering it finished. `onDurable` runs synchronously, in file order,
+ * for each batch before any of its promises resolve. After an I/O error the writer is failed:
+ * the file state is unknown, so every later append is refused.
+ */
+export class GroupCommitWriter {
+  #file: FileHandle;
+  #end: number;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | null = null;
+  #failure: AttexError | null = null;
+  readonly #onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void;
+
+  constructor(file: FileHandle, end: number, onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void) {
+    this.#file = file;
+    this.#end = end;
+    this.#onDurable = onDurable;
+  }
+
+  get end(): number {
+    return this.#end;
+  }
+
+  append(record: Buffer): Promise<number> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise<number>((resolve, reject) => {
+      this.#queue.push({ record, resolve, reject });
+      if (!this.#flushing) this.#flushing = this.#flushLoop();
+    });
+  }
+
+  /** Resolves once everything queued so far is durable (or failed). */
+  async drain(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #flushLoop(): Promise<void> {
+    // Let appends issued in the same tick join the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      const offsets: number[] = [];
+      let at = this.#end;
+      for (const p of batch) {
+        offsets.push(at);
+        at += p.record.length;
+      }
+      try {
+        if (this.#failure) throw this.#failure;
+        const data = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record));
+        let written = 0;
+        while (written < data.length) {
+          const { bytesWritten } = await this.#file.write(data, written, data.length - written, this.#end + written);
+          written += bytesWritten;
+        }
+        await this.#file.datasync();
+        this.#end = at;
+        this.#onDurable(offsets, batch.map((p) => p.record));
+      } catch (err) {
+        this.#failure ??= new AttexError('ledger.io', `sequence write failed; the ledger must be reopened: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        for (const p of batch) p.reject(this.#failure);
+        continue;
+      }
+      batch.forEach((p, i) => p.resolve(offsets[i]!));
+    }
+    this.#flushing = null;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Portable Ed25519 verification and key identifiers (no Node APIs: runs in browsers too).
+ *
+ * Verification is strict RFC 8032 via @noble/ed25519 with `zip215: false`: canonical point
+ * encodings, S < L, and small-order public keys refused. That is the rule Go's crypto/ed25519
+ * and the interop checkers apply (they additionally accept small-order keys; an executor key
+ * is never one, so nothing we sign is judged differently).
+ */
+import * as ed from '@noble/ed25519';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+
+// noble needs a synchronous SHA-512 for its sync API; the same pure-JS hash everywhere.
+ed.hashes.sha512 = sha512;
+
+export const ED25519_PUBLIC_KEY_LENGTH = 32;
+export const ED25519_SIGNATURE_LENGTH = 64;
+
+/** Strict verification; false (never a throw) for any malformed input. */
+export function verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== ED25519_SIGNATURE_LENGTH || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) return false;
+  try {
+    return ed.verify(signature, message, publicKey, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+/** The securesystemslib public-key JSON (canonical form) for an Ed25519 key. */
+export function sslibKeyJson(publicKey: Uint8Array): string {
+  // Key order and compact form are those of securesystemslib's canonical JSON encoder.
+  return `{"keytype":"ed25519","keyval":{"public":"${bytesToHex(publicKey)}"},"scheme":"ed25519"}`;
+}
+
+/**
+ * securesystemslib's default keyid (>= 0.28): lowercase hex SHA-256 of the canonical key JSON.
+ * securesystemslib.dsse.Envelope.verify selects keys by this id, so envelopes carry it.
+ */
+export function sslibKeyId(publicKey: Uint8Array): string {
+  if (publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) throw new RangeError('Ed25519 public key must be 32 bytes');
+  return bytesToHex(sha256(utf8ToBytes(sslibKeyJson(publicKey))));
+}
+
+export function sha256Portable(data: Uint8Array): Uint8Array {
+  return sha256(data);
+}

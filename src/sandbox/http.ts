@@ -1,0 +1,129 @@
+/**
+ * The host side of `attex:action/http`: every request is checked against the grant, resolved
+ * once, every resolved address checked, and the connection pinned to the checked address (no
+ * second lookup, so DNS rebinding cannot swap it). No redirects are followed. Response size and
+ * time are capped.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import { checkAddress, checkOrigin } from './net-policy.ts';
+
+/** Resolve a hostname to its addresses; injectable so tests can point names anywhere. */
+export type Resolver = (hostname: string) => Promise<string[]>;
+
+export const systemResolver: Resolver = async (hostname) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
+
+export interface GuestRequest {
+  method: string;
+  url: string;
+  headers: Array<[string, string]>;
+  body: Uint8Array | undefined;
+  secretHeaders: Array<{ name: string; secret: string; prefix: string }>;
+}
+
+export type HttpResult =
+  | { tag: 'ok'; val: { status: number; headers: Array<[string, string]>; body: Uint8Array } }
+  | { tag: 'err'; val: { tag: 'denied' | 'invalid-request' | 'too-large' | 'timeout' | 'transport'; val: string } };
+
+export interface FetchContext {
+  readonly grants: readonly string[];
+  readonly maxResponseBytes: number;
+  readonly deadline: number;
+  readonly resolver: Resolver;
+  /** Secret header values, looked up only after the grant check passed. */
+  readonly secretValue: (name: string) => Uint8Array | { denied: string };
+  readonly onContact: (origin: string) => void;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+const FORBIDDEN_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+const MAX_REQUEST_BODY = 1 << 20;
+
+const err = (tag: 'denied' | 'invalid-request' | 'too-large' | 'timeout' | 'transport', val: string): HttpResult => ({ tag: 'err', val: { tag, val } });
+
+export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<HttpResult> {
+  const method = String(req.method).toUpperCase();
+  if (!METHODS.has(method)) return err('invalid-request', `method ${method.slice(0, 16)} is not supported`);
+  const origin = checkOrigin(req.url, ctx.grants);
+  if (!origin.allowed) return err('denied', origin.reason);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of req.headers) {
+    const n = name.toLowerCase();
+    if (FORBIDDEN_HEADERS.has(n) || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(n) || /[\r\n\0]/.test(value)) {
+      return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
+    }
+    headers[n] = value;
+  }
+  for (const sh of req.secretHeaders) {
+    const n = sh.name.toLowerCase();
+    if (FORBIDDEN_HEADERS.has(n) || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(n)) return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
+    const value = ctx.secretValue(sh.secret);
+    if (!(value instanceof Uint8Array)) return err('denied', value.denied);
+    const text = sh.prefix + Buffer.from(value).toString('utf8');
+    if (/[\r\n\0]/.test(text)) return err('invalid-request', 'secret header value contains control characters');
+    headers[n] = text;
+  }
+  if (req.body && req.body.length > MAX_REQUEST_BODY) return err('invalid-request', 'request body too large');
+
+  let addresses: string[];
+  try {
+    addresses = isIP(origin.host) ? [origin.host] : await ctx.resolver(origin.host);
+  } catch (e) {
+    return err('transport', `cannot resolve ${origin.host}: ${(e as Error).message.slice(0, 100)}`);
+  }
+  if (addresses.length === 0) return err('transport', `${origin.host} has no addresses`);
+  for (const ip of addresses) {
+    const verdict = checkAddress(ip, origin.host, origin.grant);
+    if (!verdict.allowed) return err('denied', verdict.reason);
+  }
+  const pinned = addresses[0]!;
+  const family = isIP(pinned);
+  const remaining = ctx.deadline - performance.now();
+  if (remaining <= 0) return err('timeout', 'no time left for the request');
+
+  const agent = new Agent({
+    connections: 1,
+    pipelining: 0,
+    connect: {
+      timeout: remaining,
+      lookup: (_host: string, _opts: unknown, cb: (e: Error | null, address: string, family: number) => void) => cb(null, pinned, family),
+    } as object,
+  });
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error('timeout')), remaining);
+  try {
+    ctx.onContact(origin.origin);
+    const res = await request(req.url, {
+      dispatcher: agent,
+      method: method as 'GET',
+      headers,
+      body: req.body ? Buffer.from(req.body) : null,
+      signal: abort.signal,
+      headersTimeout: remaining,
+      bodyTimeout: remaining,
+    });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body) {
+      total += (chunk as Buffer).length;
+      if (total > ctx.maxResponseBytes) {
+        res.body.destroy();
+        return err('too-large', `response exceeds ${ctx.maxResponseBytes} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const outHeaders: Array<[string, string]> = [];
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) outHeaders.push([k, one]);
+    }
+    return { tag: 'ok', val: { status: res.statusCode, headers: outHeaders, body: new Uint8Array(Buffer.concat(chunks)) } };
+  } catch (e) {
+    if (abort.signal.aborted) return err('timeout', 'request timed out');
+    return err('transport', (e as Error).message.slice(0, 200));
+  } finally {
+    clearTimeout(timer);
+    await agent.destroy().catch(() => undefined);
+  }
+}

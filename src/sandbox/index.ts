@@ -1,0 +1,11 @@
+/** Public surface of the sandbox: manifests, building, loading and the worker pool. */
+export { SandboxCodes, type SandboxCode } from './errors.ts';
+export { DEFAULT_LIMITS, WORLDS, loadManifest, manifestSchema, overrideManifest, parseManifest } from './manifest.ts';
+export type { Grants, Limits, Manifest, WorldName } from './manifest.ts';
+export { CAPABILITY_INTERFACES, WORLD_IMPORTS, excessImports } from './imports-policy.ts';
+export { assertImportsGranted, inspectComponent, loadComponent, type LoadedComponent } from './loader.ts';
+export { SandboxPool, type ActionUsage, type PoolOptions, type RunOptions, type RunResult } from './pool.ts';
+export type { SecretSource } from './host.ts';
+export { FileKvStore, MemoryKvStore, type KvStore } from './kv.ts';
+export { systemResolver, type Resolver } from './http.ts';
+export { checkAddress, checkOrigin, specialAddressReason } from './net-policy.ts';

@@ -1,0 +1,110 @@
+/**
+ * Loading a component: validate the binary, read its real imports, refuse any import the
+ * manifest does not grant, transpile with jco (instantiation mode: the host supplies every
+ * import, no WASI shim), cap each core module's memory and compile it once per digest.
+ */
+import { componentWit, transpile } from '@bytecodealliance/jco';
+import { AttexError } from '../errors/index.ts';
+import { sha256, toHex } from '../util/index.ts';
+import { SandboxCodes } from './errors.ts';
+import { ACTION_EXPORT, excessImports, parseWorldItems } from './imports-policy.ts';
+import type { Manifest } from './manifest.ts';
+import type { ComponentPayload } from './protocol.ts';
+import { WASM_PAGE, capModuleMemory } from './wasm-memory.ts';
+
+export interface LoadedComponent {
+  readonly name: string;
+  /** `sha256:<hex>` of the component binary. */
+  readonly digest: string;
+  readonly manifest: Manifest;
+  readonly imports: readonly string[];
+  readonly payload: ComponentPayload;
+}
+
+const MAX_COMPONENT_BYTES = 64 << 20;
+
+function isComponent(bytes: Uint8Array): boolean {
+  // Component binaries use the core magic with version 0x0d and layer 1.
+  return bytes.length >= 8 && bytes[0] === 0 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d && bytes[6] === 1 && bytes[7] === 0;
+}
+
+/** Read a component's imports and exports (throws `sandbox.invalid-component`). */
+export async function inspectComponent(bytes: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
+  if (bytes.length > MAX_COMPONENT_BYTES) throw new AttexError(SandboxCodes.invalidComponent, `component is larger than ${MAX_COMPONENT_BYTES} bytes`);
+  if (!isComponent(bytes)) throw new AttexError(SandboxCodes.invalidComponent, 'not a WebAssembly component binary');
+  let wit: string;
+  try {
+    wit = await componentWit(bytes);
+  } catch (err) {
+    throw new AttexError(SandboxCodes.invalidComponent, `component does not decode: ${firstLine(err)}`);
+  }
+  return parseWorldItems(wit);
+}
+
+/** Refuse a component whose imports exceed its manifest (`sandbox.imports-exceed-grant`). */
+export function assertImportsGranted(imports: readonly string[], manifest: Manifest): void {
+  const excess = excessImports(imports, manifest);
+  if (excess.length > 0) {
+    throw new AttexError(
+      SandboxCodes.importsExceedGrant,
+      `component '${manifest.name}' imports ${excess.join(', ')} which its manifest does not grant`,
+      { details: { excess } },
+    );
+  }
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
+}
+
+/** Turn jco's ES module into a script expression whose every call yields a fresh `instantiate`. */
+function toFactorySource(js: string): string {
+  const body = js.replace(/^export (function|const|let|class) /gm, '$1 ');
+  if (/^\s*(import|export)\s/m.test(body)) throw new AttexError(SandboxCodes.invalidComponent, 'unexpected module syntax in transpiled component');
+  return `(function componentFactory() {\n${body}\nreturn instantiate;\n})`;
+}
+
+export async function loadComponent(bytes: Uint8Array, manifest: Manifest): Promise<LoadedComponent> {
+  const { imports, exports } = await inspectComponent(bytes);
+  if (!exports.includes(ACTION_EXPORT)) {
+    throw new AttexError(SandboxCodes.invalidComponent, `component does not export ${ACTION_EXPORT}`);
+  }
+  assertImportsGranted(imports, manifest);
+  let files: Record<string, Uint8Array>;
+  try {
+    ({ files } = await transpile(bytes, {
+      name: 'component',
+      instantiation: 'sync',
+      noTypescript: true,
+      wasiShim: false,
+      quiet: true,
+    }));
+  } catch (err) {
+    throw new AttexError(SandboxCodes.invalidComponent, `component does not transpile: ${firstLine(err)}`);
+  }
+  const js = files['component.js'];
+  if (!js) throw new AttexError(SandboxCodes.invalidComponent, 'transpiler produced no instantiation code');
+  const maxPages = Math.floor((manifest.limits.memory_mb * 1048576) / WASM_PAGE);
+  const modules: Record<string, WebAssembly.Module> = {};
+  for (const [name, data] of Object.entries(files)) {
+    if (!name.endsWith('.wasm')) continue;
+    const capped = capModuleMemory(data, maxPages);
+    try {
+      modules[name] = await WebAssembly.compile(capped.bytes);
+    } catch (err) {
+      throw new AttexError(SandboxCodes.invalidComponent, `core module ${name} does not compile: ${firstLine(err)}`);
+    }
+  }
+  const digest = `sha256:${toHex(sha256(bytes))}`;
+  const payload: ComponentPayload = {
+    key: `${manifest.name}@${digest}`,
+    digest,
+    name: manifest.name,
+    factorySource: toFactorySource(new TextDecoder().decode(js)),
+    modules,
+    imports,
+    memoryCapBytes: maxPages * WASM_PAGE,
+    limits: manifest.limits,
+  };
+  return { name: manifest.name, digest, manifest, imports, payload };
+}

@@ -1,0 +1,84 @@
+/** Messages between the pool (main thread) and its workers. Structured-clone friendly only. */
+import type { Grants, Limits } from './manifest.ts';
+
+export interface ComponentPayload {
+  /** Registry key: `<name>@<digest>` (the same binary may load under two manifests). */
+  readonly key: string;
+  readonly digest: string;
+  readonly name: string;
+  /** Transpiled instantiation code wrapped as a factory expression (see loader.ts). */
+  readonly factorySource: string;
+  readonly modules: Record<string, WebAssembly.Module>;
+  readonly imports: readonly string[];
+  readonly memoryCapBytes: number;
+  readonly limits: Limits;
+}
+
+export interface RunRequest {
+  readonly type: 'run';
+  readonly runId: number;
+  readonly key: string;
+  readonly input: string;
+  readonly grants: Grants;
+  readonly limits: Limits;
+  /** Granted configuration entries only. */
+  readonly config: ReadonlyArray<readonly [string, string]>;
+}
+
+export interface LogEntry {
+  readonly level: string;
+  readonly context: string;
+  readonly message: string;
+}
+
+/** What the worker itself observed; the pool merges it with what the host handler recorded. */
+export interface WorkerUsage {
+  hostCalls: number;
+  logs: LogEntry[];
+  configRead: string[];
+  denied: string[];
+  stdioBytes: number;
+  cpuMs: number;
+  memoryBytes: number;
+}
+
+export interface RunError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface RunReply {
+  readonly type: 'result';
+  readonly runId: number;
+  readonly ok: boolean;
+  readonly output?: string;
+  readonly error?: RunError;
+  readonly usage: WorkerUsage;
+}
+
+export type HostOp =
+  | 'http.fetch'
+  | 'secret.open'
+  | 'secret.hmac'
+  | 'secret.reveal'
+  | 'kv.get'
+  | 'kv.set'
+  | 'kv.delete'
+  | 'kv.exists'
+  | 'kv.list';
+
+export interface HostRequest {
+  readonly seq: number;
+  readonly runId: number;
+  readonly op: HostOp;
+  readonly args: readonly unknown[];
+}
+
+/** `result` is the WIT result as jco expects it from a host function: `{ tag: 'ok' | 'err', val }`. */
+export interface HostReply {
+  readonly seq: number;
+  readonly result: { tag: 'ok' | 'err'; val?: unknown };
+}
+
+export type MainToWorker = { type: 'register'; component: ComponentPayload } | RunRequest | { type: 'unregister'; key: string };
+export type WorkerToMain = RunReply | { type: 'registered'; key: string };

@@ -1,0 +1,176 @@
+/**
+ * The executor's HTTP surface (fastify). Authentication (RFC 9421 signatures, or bearer tokens
+ * in simulated development mode only), authorization per caller and action, admission control,
+ * and problem+json errors live here; running actions, receipts and the log live behind
+ * ExecutorService.
+ */
+import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import { AttexError } from '../errors/index.ts';
+import { ReplayCache, verifyRequest, type VerifiedRequestSignature } from '../httpsig/index.ts';
+import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
+import { createMetrics, type ExecutorMetrics } from './metrics.ts';
+import { problemFrom, sendProblem } from './problem.ts';
+import { routeSchemas, OPENAPI_INFO } from './schemas.ts';
+import type { Caller, ExecutorService } from './service.ts';
+
+export interface CallerCredential {
+  readonly caller: Caller;
+  readonly keyId: string;
+  readonly publicKey: KeyObject;
+}
+
+export interface AppOptions {
+  readonly service: ExecutorService;
+  readonly callers: readonly CallerCredential[];
+  /** Bearer tokens for local development; refused unless `allowBearer` (simulated mode only). */
+  readonly bearerTokens?: ReadonlyArray<{ readonly token: string; readonly caller: Caller }>;
+  readonly allowBearer?: boolean;
+  readonly bodyLimitBytes?: number;
+  readonly concurrency: number;
+  readonly maxQueued?: number;
+  readonly rateLimit?: RateLimit;
+  readonly clock?: () => Date;
+  readonly logger?: Logger | false;
+}
+
+const ACTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface ExecutorApp {
+  readonly app: FastifyInstance;
+  readonly metrics: ExecutorMetrics;
+  readonly queue: DispatchQueue;
+}
+
+export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> {
+  const clock = opts.clock ?? (() => new Date());
+  const metrics = createMetrics();
+  const queue = new DispatchQueue({ concurrency: opts.concurrency, maxQueued: opts.maxQueued ?? opts.concurrency * 64 });
+  const limiter = new CallerRateLimiter(opts.rateLimit ?? { ratePerSecond: 200, burst: 400 });
+  const replay = new ReplayCache();
+  const byKeyId = new Map(opts.callers.map((c) => [c.keyId, c]));
+  const bearer = opts.allowBearer ? (opts.bearerTokens ?? []) : [];
+
+  const app: FastifyInstance = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
+    bodyLimit: opts.bodyLimitBytes ?? 1024 * 1024,
+    // Slow or stalled clients cannot hold connections open forever.
+    connectionTimeout: 60_000,
+    requestTimeout: 60_000,
+    keepAliveTimeout: 10_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  }) as unknown as FastifyInstance;
+
+  await app.register(swagger, { openapi: { openapi: '3.1.0', info: OPENAPI_INFO } });
+
+  // Keep the exact body bytes: the content digest and the receipt's input digest cover them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = err as { code?: string; statusCode?: number; message?: string };
+    let problemErr: unknown = err;
+    if (!(err instanceof AttexError)) {
+      if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') problemErr = new AttexError('request.too-large', `request body exceeds ${opts.bodyLimitBytes ?? 1048576} bytes`);
+      else if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') problemErr = new AttexError('request.unsupported-media-type', 'send application/json');
+      else if (e.statusCode === 400) problemErr = new AttexError('request.invalid', e.message ?? 'invalid request');
+      else req.log.error({ err }, 'unhandled error');
+    }
+    const problem = problemFrom(problemErr, req.url);
+    metrics.rejected.inc({ reason: problem.code });
+    const retryAfter = problem.status === 503 ? 1 : undefined;
+    return sendProblem(reply, problem, retryAfter);
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, problemFrom(new AttexError('request.not-found', 'no such route'), req.url)));
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.requestSeconds.observe({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  async function authenticate(req: FastifyRequest, body: Uint8Array): Promise<{ caller: Caller; signature?: VerifiedRequestSignature; method: 'http-signature' | 'bearer-dev' }> {
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Bearer ')) {
+      const presented = Buffer.from(auth.slice(7));
+      const match = bearer.find((b) => b.token.length === presented.length && timingSafeEqual(Buffer.from(b.token), presented));
+      if (!match) throw new AttexError('auth.bad-token', opts.allowBearer ? 'unknown bearer token' : 'bearer tokens are disabled outside simulated development mode; sign requests (RFC 9421)');
+      return { caller: match.caller, method: 'bearer-dev' };
+    }
+    const signature = await verifyRequest(
+      { method: req.method, url: req.url, headers: req.headers, body },
+      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), replay },
+    );
+    return { caller: byKeyId.get(signature.keyId)!.caller, signature, method: 'http-signature' };
+  }
+
+  app.post('/v1/actions/:name', { schema: routeSchemas.dispatch }, async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const body = req.body instanceof Buffer ? new Uint8Array(req.body) : new Uint8Array();
+    const { caller, signature, method } = await authenticate(req, body);
+    if (!ACTION_NAME.test(name) || !opts.service.hasAction(name)) throw new AttexError('action.unknown', `no action named '${name.slice(0, 64)}' is deployed`);
+    if (!caller.actions.includes('*') && !caller.actions.includes(name)) throw new AttexError('authz.action-denied', `caller '${caller.id}' may not run '${name}'`);
+    const idempotencyKey = req.headers['idempotency-key'];
+    if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey))) {
+      throw new AttexError('request.bad-idempotency-key', 'Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+    }
+    let input: unknown;
+    try {
+      input = JSON.parse(Buffer.from(body).toString('utf8'));
+    } catch {
+      throw new AttexError('request.malformed-json', 'the request body is not valid JSON');
+    }
+    const wait = limiter.take(caller.id, clock().getTime());
+    if (wait > 0) {
+      metrics.rejected.inc({ reason: 'rate-limited' });
+      return sendProblem(reply, problemFrom(new AttexError('rate-limited', `caller '${caller.id}' is over its rate limit`), req.url), wait);
+    }
+    if (!opts.service.readiness().ready) throw new AttexError('server.not-ready', 'the executor is not attested and ready yet');
+    const result = await queue.run(() =>
+      opts.service.dispatch({ action: name, inputBytes: body, input, caller, signature, authMethod: method, idempotencyKey }),
+    );
+    metrics.actions.inc({ action: name, outcome: result.outcome });
+    // A failed action still has a receipt: 200 for success, 422 when the action failed in the sandbox.
+    return reply.code(result.outcome === 'ok' ? 200 : result.error?.code === 'sandbox.worker-crashed' ? 500 : 422).send(result);
+  });
+
+  app.get('/v1/receipts/:id', { schema: routeSchemas.receipt }, async (req) => {
+    const { id } = req.params as { id: string };
+    const bundle = /^[A-Za-z0-9-]{8,64}$/.test(id) ? await opts.service.receiptBundle(id) : undefined;
+    if (bundle === undefined) throw new AttexError('receipt.not-found', `no receipt for invocation '${id.slice(0, 64)}'`);
+    return bundle;
+  });
+
+  app.get('/v1/attestation', { schema: routeSchemas.attestation }, async () => opts.service.attestationRecord());
+
+  app.get('/v1/log/checkpoint', { schema: routeSchemas.checkpoint }, async (_req, reply) =>
+    reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(opts.service.logCheckpoint()),
+  );
+  app.get('/v1/log/tile/*', { schema: routeSchemas.tile }, async (req, reply) => {
+    const rest = (req.params as { '*': string })['*'];
+    if (!/^(entries|\d{1,2})(\/x\d{3})*\/\d{3}(\.p\/\d{1,3})?$/.test(rest)) throw new AttexError('request.not-found', 'not a tlog-tiles path');
+    const bytes = await opts.service.logTile(`tile/${rest}`);
+    if (!bytes) throw new AttexError('request.not-found', 'no such tile');
+    // Full tiles never change; partial ones may be superseded.
+    reply.header('cache-control', rest.includes('.p/') ? 'no-store' : 'public, max-age=31536000, immutable');
+    return reply.type('application/octet-stream').send(Buffer.from(bytes));
+  });
+
+  app.get('/healthz', { schema: routeSchemas.health }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: routeSchemas.ready }, async (_req, reply) => {
+    const r = opts.service.readiness();
+    return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, checks: r.checks });
+  });
+  app.get('/metrics', { schema: routeSchemas.metrics }, async (_req, reply) => {
+    const pool = opts.service.poolStats();
+    metrics.poolBusy.set(pool.running);
+    metrics.queueDepth.set(queue.stats.queued);
+    metrics.ledgerSize.set(opts.service.ledgerSize());
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return { app, metrics, queue };
+}
