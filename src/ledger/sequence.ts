@@ -158,6 +158,9 @@ export class GroupCommitWriter {
     return this.#end;
   }
 
+  /** Batches written (one write + one fsync each) and records in them, for group-commit checks. */
+  readonly stats = { batches: 0, records: 0 };
+
   append(record: Buffer): Promise<number> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<number>((resolve, reject) => {
@@ -193,6 +196,8 @@ export class GroupCommitWriter {
         }
         await this.#file.datasync();
         this.#end = at;
+        this.stats.batches++;
+        this.stats.records += batch.length;
         this.#onDurable(offsets, batch.map((p) => p.record));
       } catch (err) {
         this.#failure ??= new AttexError('ledger.io', `sequence write failed; the ledger must be reopened: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -124,6 +124,11 @@ export class Ledger {
     }
   }
 
+  /** Group-commit counters: write+fsync batches and the records they carried. */
+  get commitStats(): { readonly batches: number; readonly records: number } {
+    return { ...this.#writer.stats };
+  }
+
   /** Number of durable entries. */
   get size(): number {
     return this.#tree.size;

@@ -71,7 +71,8 @@ export function parseWorldItems(witText: string): { imports: string[]; exports: 
   const imports: string[] = [];
   const exports: string[] = [];
   for (const line of witText.split('\n')) {
-    const m = /^\s*(import|export)\s+([^;:\s]+)\s*(:|;)/.exec(line);
+    // `import ns:pkg/iface@1.0.0;` names an interface; `import name: func(...)` a bare item.
+    const m = /^\s*(import|export)\s+([^\s;]+?)(;|:\s)/.exec(line);
     if (!m) continue;
     (m[1] === 'import' ? imports : exports).push(m[2]!);
   }

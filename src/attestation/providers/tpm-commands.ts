@@ -54,7 +54,9 @@ function command(cc: number, handles: number[], params: Uint8Array, withSession:
 class Reader {
   private at: number;
   private readonly view: DataView;
-  constructor(private readonly bytes: Uint8Array, start: number) {
+  private readonly bytes: Uint8Array;
+  constructor(bytes: Uint8Array, start: number) {
+    this.bytes = bytes;
     this.at = start;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }

@@ -11,16 +11,13 @@ import type { Dispatcher } from 'undici';
 import { AttexError } from '../../errors/index.ts';
 import { reportDataFor } from '../../attestation/binding/index.ts';
 import type { EvidencePackage } from '../../attestation/evidence/index.ts';
+import type { EvidenceProvider } from '../../attestation/providers/index.ts';
 import { decryptFromBroker } from '../jwe.ts';
 import { parseResourcePath } from '../paths.ts';
 import { KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, type RuntimeData, type SupportedTee, type TeePubKey } from '../protocol.ts';
 import { BrokerCallError, callBroker } from './http.ts';
 
-/** Same shape as `EvidenceProvider` in src/attestation/providers. */
-export interface EvidenceProvider {
-  readonly name: string;
-  collect(reportData: Uint8Array): Promise<EvidencePackage>;
-}
+export type { EvidenceProvider };
 
 /** The sandbox's view of released secrets. */
 export interface SecretSource {

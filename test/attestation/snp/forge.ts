@@ -41,7 +41,9 @@ export function milanTcb(bl: number, tee: number, snp: number, ucode: number): U
   return new Uint8Array([bl, tee, 0, 0, 0, 0, snp, ucode]);
 }
 
-export async function forgePki(opts: { product?: AmdProduct; cn?: string; notBefore?: Date; vcekDays?: number } = {}): Promise<ForgedPki> {
+export async function forgePki(
+  opts: { product?: AmdProduct; cn?: string; notBefore?: Date; vcekDays?: number; hwIdEncoding?: 'raw' | 'octet' } = {},
+): Promise<ForgedPki> {
   const product = opts.product ?? 'Milan';
   const cn = opts.cn ?? 'Test';
   const notBefore = opts.notBefore ?? new Date(Date.UTC(2024, 0, 1));
@@ -86,7 +88,7 @@ export async function forgePki(opts: { product?: AmdProduct; cn?: string; notBef
       new Extension('1.3.6.1.4.1.3704.1.3.2', false, derInt(tcb[1]!)),
       new Extension('1.3.6.1.4.1.3704.1.3.3', false, derInt(tcb[6]!)),
       new Extension('1.3.6.1.4.1.3704.1.3.8', false, derInt(tcb[7]!)),
-      new Extension('1.3.6.1.4.1.3704.1.4', false, chipId),
+      new Extension('1.3.6.1.4.1.3704.1.4', false, opts.hwIdEncoding === 'octet' ? new Uint8Array([0x04, 64, ...chipId]) : chipId),
     ],
   });
   return {

@@ -81,6 +81,15 @@ describe('root sets', () => {
   });
 });
 
+describe('hwID encodings', () => {
+  it('an hwID wrapped in an OCTET STRING is unwrapped and matched', async () => {
+    const wrapped = await forgePki({ cn: 'Wrapped', hwIdEncoding: 'octet' });
+    const evidence = await forgeReport(wrapped, new Uint8Array(64));
+    const result = await verifySnp({ evidence, vekCert: new Uint8Array(wrapped.vcek.rawData), trust: amdTrust([wrapped.rootSet(false)]), now });
+    expect(result.reasons).toEqual([]);
+  });
+});
+
 describe('CRLs', () => {
   const window = () => ({ thisUpdate: new Date(now.getTime() - DAY), nextUpdate: new Date(now.getTime() + 7 * DAY) });
 

@@ -22,7 +22,7 @@ import { type Command, type CommandIO, EXIT_NEGATIVE, EXIT_OK, UsageError, parse
 
 const MAX_INPUT_BYTES = 2 * 1024 * 1024;
 const MAX_CERT_FILE_BYTES = 64 * 1024;
-const ISO_8601_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+const ISO_8601_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
 const HELP = `usage: attex evidence verify <file> [options]
 
@@ -79,8 +79,16 @@ function certificatesFromFile(bytes: Buffer, file: string): Uint8Array[] {
 
 function parseNow(value: string | undefined): Date {
   if (value === undefined) return new Date();
+  const m = ISO_8601_RE.exec(value);
   const date = new Date(value);
-  if (!ISO_8601_RE.test(value) || Number.isNaN(date.getTime())) throw new UsageError(`--now: not an ISO 8601 instant: ${value}`);
+  // Date() rolls 2025-02-30 over into March; insist the calendar fields exist as written.
+  const valid =
+    m !== null &&
+    !Number.isNaN(date.getTime()) &&
+    Number(m[2]) >= 1 && Number(m[2]) <= 12 &&
+    Number(m[3]) >= 1 && Number(m[3]) <= new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate() &&
+    Number(m[4]) <= 23 && Number(m[5]) <= 59 && Number(m[6] ?? 0) <= 59;
+  if (!valid) throw new UsageError(`--now: not an ISO 8601 instant: ${value}`);
   return date;
 }
 

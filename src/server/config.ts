@@ -1,0 +1,144 @@
+/**
+ * Executor configuration: one JSON file, validated against a schema at load (unknown keys and
+ * wrong types are refused with the JSON path of the problem). Documented in docs/executor.md.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { AttexError } from '../errors/index.ts';
+
+export interface ExecutorConfig {
+  readonly executorId: string;
+  /** "simulated" uses the software TEE and permits bearer tokens; "production" refuses both. */
+  readonly mode: 'production' | 'simulated';
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly stateDir: string;
+  readonly componentsDir: string;
+  readonly evidence: { readonly provider: 'auto' | 'configfs-tsm' | 'azure-vtpm' | 'sim' };
+  readonly broker?: {
+    readonly url: string;
+    /** Manifest secret name → broker resource path (repo/type/tag). */
+    readonly secrets: Readonly<Record<string, string>>;
+  };
+  readonly log: { readonly origin: string };
+  readonly callers: ReadonlyArray<{ readonly id: string; readonly keyId?: string; readonly publicKey: string; readonly actions: readonly string[] }>;
+  readonly bearerTokens?: ReadonlyArray<{ readonly caller: string; readonly tokenFile: string }>;
+  readonly limits: {
+    readonly poolSize: number;
+    readonly maxQueued: number;
+    readonly bodyLimitBytes: number;
+    readonly ratePerSecond: number;
+    readonly burst: number;
+  };
+  readonly receipts: { readonly includeInput: boolean; readonly includeOutput: boolean };
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['executorId', 'mode', 'listen', 'stateDir', 'componentsDir', 'evidence', 'log', 'callers'],
+  properties: {
+    $schema: { type: 'string' },
+    executorId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+    mode: { enum: ['production', 'simulated'] },
+    listen: {
+      type: 'object', additionalProperties: false, required: ['host', 'port'],
+      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    stateDir: { type: 'string', minLength: 1 },
+    componentsDir: { type: 'string', minLength: 1 },
+    evidence: {
+      type: 'object', additionalProperties: false, required: ['provider'],
+      properties: { provider: { enum: ['auto', 'configfs-tsm', 'azure-vtpm', 'sim'] } },
+    },
+    broker: {
+      type: 'object', additionalProperties: false, required: ['url', 'secrets'],
+      properties: {
+        url: { type: 'string', pattern: '^https?://' },
+        secrets: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$' } },
+      },
+    },
+    log: {
+      type: 'object', additionalProperties: false, required: ['origin'],
+      properties: { origin: { type: 'string', pattern: '^[^\\s+]{1,200}$' } },
+    },
+    callers: {
+      type: 'array', maxItems: 10000,
+      items: {
+        type: 'object', additionalProperties: false, required: ['id', 'publicKey', 'actions'],
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,128}$' },
+          keyId: { type: 'string', pattern: '^[A-Za-z0-9._:@-]{1,128}$' },
+          publicKey: { type: 'string', minLength: 32, maxLength: 512 },
+          actions: { type: 'array', items: { type: 'string', pattern: '^(\\*|[a-z0-9][a-z0-9-]{0,62})$' } },
+        },
+      },
+    },
+    bearerTokens: {
+      type: 'array',
+      items: {
+        type: 'object', additionalProperties: false, required: ['caller', 'tokenFile'],
+        properties: { caller: { type: 'string' }, tokenFile: { type: 'string' } },
+      },
+    },
+    limits: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        poolSize: { type: 'integer', minimum: 1, maximum: 256 },
+        maxQueued: { type: 'integer', minimum: 0, maximum: 100000 },
+        bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
+        ratePerSecond: { type: 'number', exclusiveMinimum: 0 },
+        burst: { type: 'integer', minimum: 1 },
+      },
+    },
+    receipts: {
+      type: 'object', additionalProperties: false,
+      properties: { includeInput: { type: 'boolean' }, includeOutput: { type: 'boolean' } },
+    },
+  },
+} as const;
+
+const validate = new Ajv({ allErrors: false, strict: true }).compile(schema);
+
+export const DEFAULT_LIMITS: ExecutorConfig['limits'] = { poolSize: 2, maxQueued: 256, bodyLimitBytes: 1024 * 1024, ratePerSecond: 500, burst: 1000 };
+
+/** Validates a parsed config object; relative paths resolve against `baseDir`. */
+export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorConfig {
+  if (!validate(value)) {
+    const e = validate.errors?.[0];
+    const where = e ? `${e.instancePath || '/'}${e.keyword === 'additionalProperties' ? `/${String((e.params as { additionalProperty?: string }).additionalProperty)}` : ''}` : '/';
+    throw new AttexError('config.invalid', `executor config ${where}: ${e?.message ?? 'invalid'}`, { details: { path: where } });
+  }
+  const v = value as Omit<ExecutorConfig, 'limits' | 'receipts'> & { limits?: Partial<ExecutorConfig['limits']>; receipts?: Partial<ExecutorConfig['receipts']> };
+  if (v.mode === 'production' && (v.bearerTokens?.length ?? 0) > 0) {
+    throw new AttexError('config.invalid', 'executor config /bearerTokens: bearer tokens are for simulated development mode only; sign requests in production');
+  }
+  if (v.mode === 'production' && v.evidence.provider === 'sim') {
+    throw new AttexError('config.invalid', 'executor config /evidence/provider: the simulated TEE cannot be used in production mode');
+  }
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  return {
+    ...v,
+    stateDir: resolve(v.stateDir),
+    componentsDir: resolve(v.componentsDir),
+    bearerTokens: v.bearerTokens?.map((b) => ({ caller: b.caller, tokenFile: resolve(b.tokenFile) })),
+    limits: { ...DEFAULT_LIMITS, ...v.limits },
+    receipts: { includeInput: false, includeOutput: false, ...v.receipts },
+  };
+}
+
+export async function loadExecutorConfig(file: string): Promise<ExecutorConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AttexError('config.unreadable', `cannot read executor config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new AttexError('config.invalid', `executor config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseExecutorConfig(json, path.dirname(path.resolve(file)));
+}

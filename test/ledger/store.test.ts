@@ -1,0 +1,159 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Ledger, createCosigner, ed25519PrivateKeyFromSeed, openCheckpoint, verifyTlogProof } from '../../src/ledger/index.ts';
+
+const root = mkdtempSync(path.join(tmpdir(), 'attex-ledger-store-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshDir = () => path.join(root, `l${n++}`);
+const signer = { name: 'store.test/log', privateKey: ed25519PrivateKeyFromSeed(new Uint8Array(32).fill(3)) };
+const witness = createCosigner('store.test/witness', ed25519PrivateKeyFromSeed(new Uint8Array(32).fill(4)), () => new Date(1_800_000_000_000));
+const open = (dir: string) => Ledger.open(dir, { signer, witnesses: [witness], checkpointInterval: 0 });
+const entry = (i: number) => new TextEncoder().encode(`{"entry":${i}}`);
+
+/** A ledger with `count` entries and checkpoints at `checkpointAt` sizes (plus the one close() publishes). */
+async function build(dir: string, count: number, checkpointAt: number[] = []): Promise<void> {
+  const ledger = await open(dir);
+  for (let i = 0; i < count; i++) {
+    await ledger.append(entry(i), { key: `key-${i}` });
+    if (checkpointAt.includes(i + 1)) await ledger.publishCheckpoint();
+  }
+  await ledger.close();
+}
+
+async function expectOpenFails(dir: string, code: string, message?: RegExp): Promise<void> {
+  const err = await open(dir).then(
+    async (l) => {
+      await l.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toMatchObject({ code });
+  if (message) expect((err as Error).message).toMatch(message);
+}
+
+describe('Ledger store', () => {
+  it('group-commits concurrent appends: one batch for many callers, every entry readable after its ack', async () => {
+    const dir = freshDir();
+    const ledger = await open(dir);
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => ledger.append(entry(i), { key: `k${i}` })));
+    expect(results.map((r) => r.index).sort((a, b) => a - b)).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(ledger.commitStats.records).toBe(500 + 1); // + the size-0 checkpoint published on creation
+    expect(ledger.commitStats.batches).toBeLessThan(10);
+    // Already on disk, read by an independent reader before any checkpoint or close.
+    const seq = readFileSync(path.join(dir, 'seq'));
+    for (const i of [0, 250, 499]) expect(seq.includes(Buffer.from(entry(i)))).toBe(true);
+    for (const i of [0, 1, 77, 499]) expect(await ledger.get(results[i]!.index)).toEqual(entry(i));
+    expect(ledger.findByKey('k42')).toBe(results[42]!.index);
+    expect(ledger.findByKey('nope')).toBeUndefined();
+    await ledger.close();
+    await expect(ledger.append(entry(1))).rejects.toMatchObject({ code: 'ledger.closed' });
+  });
+
+  it('refuses oversized entries and duplicate keys, and serves proofs against published checkpoints', async () => {
+    const ledger = await open(freshDir());
+    await expect(ledger.append(new Uint8Array(65_536))).rejects.toMatchObject({ code: 'ledger.entry-too-large' });
+    await ledger.append(new Uint8Array(65_535));
+    await ledger.append(entry(1), { key: 'dup' });
+    await expect(ledger.append(entry(2), { key: 'dup' })).rejects.toMatchObject({ code: 'ledger.duplicate-key' });
+    const proof = await ledger.tlogProof(1);
+    const verified = verifyTlogProof(proof, entry(1), { logVerifierKey: ledger.verifierKey, witnessVerifierKeys: [...ledger.witnessVerifierKeys], requireWitness: true });
+    expect(verified.checkpoint.size).toBe(2);
+    await expect(ledger.get(2)).rejects.toMatchObject({ code: 'ledger.not-found' });
+    await expect(ledger.tlogProof(0, 1)).rejects.toMatchObject({ code: 'ledger.invalid-argument' });
+    await ledger.close();
+  });
+
+  it('reopens to the same state and keeps the tlog-tiles layout in its directory', async () => {
+    const dir = freshDir();
+    await build(dir, 600, [300]);
+    const ledger = await open(dir);
+    expect(ledger.size).toBe(600);
+    expect(ledger.publishedSizes()).toEqual([0, 300, 600]);
+    expect(ledger.findByKey('key-599')).toBe(599);
+    const cp = openCheckpoint(readFileSync(path.join(dir, 'checkpoint'), 'utf8'), { logVerifierKey: ledger.verifierKey });
+    expect(cp.checkpoint.size).toBe(600);
+    expect(readFileSync(path.join(dir, 'tile/0/002.p/88')).length).toBe(88 * 32);
+    expect(readFileSync(path.join(dir, 'tile/1/000.p/2')).length).toBe(64);
+    expect(() => readFileSync(path.join(dir, 'tile/0/001.p/44'))).toThrow(); // superseded partial removed
+    await ledger.close();
+  });
+});
+
+describe('tamper and crash detection on open', () => {
+  it('an edited entry with a stale checksum is ledger.corrupt naming file and offset', async () => {
+    const dir = freshDir();
+    await build(dir, 10);
+    const seq = readFileSync(path.join(dir, 'seq'));
+    const at = seq.indexOf('{"entry":4}');
+    seq[at + 9] = '5'.charCodeAt(0);
+    writeFileSync(path.join(dir, 'seq'), seq);
+    await expectOpenFails(dir, 'ledger.corrupt', /seq: record checksum mismatch at offset \d+/);
+  });
+
+  it('an edited entry with a recomputed checksum is ledger.tampered', async () => {
+    const dir = freshDir();
+    await build(dir, 10);
+    const seq = readFileSync(path.join(dir, 'seq'));
+    const at = seq.indexOf('{"entry":4}');
+    seq[at + 9] = '5'.charCodeAt(0);
+    const recordStart = at - 2 - 'key-4'.length - 9;
+    const length = seq.readUInt32BE(recordStart);
+    seq.writeUInt32BE(crc32(seq.subarray(recordStart + 8, recordStart + 9 + length)), recordStart + 4);
+    writeFileSync(path.join(dir, 'seq'), seq);
+    await expectOpenFails(dir, 'ledger.tampered', /do not reproduce the root/);
+  });
+
+  it('an edited hash tile or entry bundle is ledger.tampered', async () => {
+    const dir = freshDir();
+    await build(dir, 300);
+    const tile = path.join(dir, 'tile/0/000');
+    const original = readFileSync(tile);
+    const edited = Buffer.from(original);
+    edited[100]! ^= 1;
+    writeFileSync(tile, edited);
+    await expectOpenFails(dir, 'ledger.tampered', /tile\/0\/000 does not match/);
+    writeFileSync(tile, original);
+    const bundle = path.join(dir, 'tile/entries/001.p/44');
+    writeFileSync(bundle, Buffer.from(readFileSync(bundle).toString('latin1').replace('{"entry":260}', '{"entry":261}'), 'latin1'));
+    await expectOpenFails(dir, 'ledger.tampered', /tile\/entries\/001.p\/44/);
+  });
+
+  it('a checkpoint rolled back to an older signed one is ledger.rollback; one from another key is ledger.tampered', async () => {
+    const dir = freshDir();
+    await build(dir, 20, [10]);
+    const older = path.join(root, `older-${n}`);
+    const other = freshDir();
+    await build(dir, 0); // reopen + close: no change
+    copyFileSync(path.join(dir, 'checkpoint'), older);
+    const ledger = await open(dir);
+    await ledger.append(entry(99));
+    await ledger.close();
+    copyFileSync(older, path.join(dir, 'checkpoint'));
+    await expectOpenFails(dir, 'ledger.rollback', /below the published size/);
+    const foreign = await Ledger.open(other, { signer: { name: 'store.test/log', privateKey: ed25519PrivateKeyFromSeed(new Uint8Array(32).fill(8)) }, checkpointInterval: 0 });
+    await foreign.close();
+    copyFileSync(path.join(other, 'checkpoint'), path.join(dir, 'checkpoint'));
+    await expectOpenFails(dir, 'ledger.tampered', /checkpoint file does not verify/);
+  });
+
+  it('a torn tail is truncated; a truncation into published entries is ledger.rollback', async () => {
+    const dir = freshDir();
+    await build(dir, 50);
+    const seqPath = path.join(dir, 'seq');
+    const full = readFileSync(seqPath).length;
+    truncateSync(seqPath, full - 5); // cuts the last record (the checkpoint record close() wrote)
+    const ledger = await open(dir);
+    expect(ledger.recoveredTailBytes).toBeGreaterThan(0);
+    expect(ledger.size).toBe(50);
+    expect(ledger.publishedSizes()).toContain(50); // re-recorded from the checkpoint file
+    await ledger.close();
+    const seq = readFileSync(seqPath);
+    truncateSync(seqPath, seq.indexOf('{"entry":45}') + 3);
+    await expectOpenFails(dir, 'ledger.rollback', /acknowledged entries are missing|below the published size/);
+  });
+});
