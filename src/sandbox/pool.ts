@@ -186,14 +186,16 @@ export class SandboxPool {
 
   #registerOne(slot: Slot, component: LoadedComponent): Promise<void> {
     return new Promise((resolve) => {
+      const done = () => {
+        slot.worker.off('message', onMessage);
+        slot.worker.off('exit', done);
+        resolve();
+      };
       const onMessage = (msg: WorkerToMain) => {
-        if (msg.type === 'registered' && msg.key === component.payload.key) {
-          slot.worker.off('message', onMessage);
-          resolve();
-        }
+        if (msg.type === 'registered' && msg.key === component.payload.key) done();
       };
       slot.worker.on('message', onMessage);
-      slot.worker.once('exit', () => resolve());
+      slot.worker.on('exit', done);
       slot.worker.postMessage({ type: 'register', component: component.payload } satisfies MainToWorker);
     });
   }

@@ -70,13 +70,19 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
   return out;
 }
 
+/** Drop a body we will not read. undici reports the abort as an 'error' event: expected here. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, url: string): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
     total += chunk.length;
     if (total > maxBytes) {
-      body.destroy();
+      discard(body);
       throw new AttexError('collateral.too-large', `response from ${url} exceeds ${maxBytes} bytes`);
     }
     chunks.push(chunk);
@@ -111,7 +117,7 @@ async function attempt(url: string, opts: HttpOptions, maxBodyBytes: number, tim
   }
   const headers = flattenHeaders(res.headers as Record<string, string | string[] | undefined>);
   if (res.statusCode !== 200) {
-    res.body.destroy();
+    discard(res.body);
     if (RETRY_STATUSES.has(res.statusCode)) {
       throw new RetryableError(`${url} answered ${res.statusCode}`, parseRetryAfter(headers['retry-after'], (opts.now ?? Date.now)()));
     }
@@ -120,7 +126,7 @@ async function attempt(url: string, opts: HttpOptions, maxBodyBytes: number, tim
   }
   const length = Number(headers['content-length']);
   if (Number.isFinite(length) && length > maxBodyBytes) {
-    res.body.destroy();
+    discard(res.body);
     throw new AttexError('collateral.too-large', `response from ${url} declares ${length} bytes, more than ${maxBodyBytes}`);
   }
   try {

@@ -22,7 +22,8 @@ const now = v.now;
 const day = 86_400_000;
 const codes = (r: VerificationResult) => r.reasons.map((x) => x.code);
 
-type Keys = CryptoKeyPair;
+type Key = webcrypto.CryptoKey;
+type Keys = webcrypto.CryptoKeyPair;
 let rootKeys: Keys;
 let caKeys: Keys;
 let tcbKeys: Keys;
@@ -32,7 +33,7 @@ let tcbSigner: X509Certificate;
 let quote: Uint8Array;
 let trust: TrustStore;
 
-async function issue(subject: string, issuer: string, publicKey: CryptoKey | X509Certificate['publicKey'], signingKey: CryptoKey, serial: string, extensions: Extension[]) {
+async function issue(subject: string, issuer: string, publicKey: Key | X509Certificate['publicKey'], signingKey: Key, serial: string, extensions: Extension[]) {
   return X509CertificateGenerator.create({
     serialNumber: serial, subject, issuer, publicKey, signingKey, signingAlgorithm: SIGN,
     notBefore: new Date(now.getTime() - 365 * day), notAfter: new Date(now.getTime() + 365 * day), extensions,
@@ -54,7 +55,7 @@ function withChain(original: Uint8Array, pem: string): Uint8Array {
   return concatBytes(head, pemBytes);
 }
 
-async function crl(issuer: X509Certificate, key: CryptoKey, serials: string[]): Promise<Uint8Array> {
+async function crl(issuer: X509Certificate, key: Key, serials: string[]): Promise<Uint8Array> {
   const list = await X509CrlGenerator.create({
     issuer: issuer.subject, signingKey: key, signingAlgorithm: SIGN,
     thisUpdate: new Date(now.getTime() - day), nextUpdate: new Date(now.getTime() + day),
@@ -77,7 +78,8 @@ async function signedTcbInfo(edit: (info: any) => void): Promise<TdxCollateral> 
 }
 
 beforeAll(async () => {
-  [rootKeys, caKeys, tcbKeys] = await Promise.all([1, 2, 3].map(() => webcrypto.subtle.generateKey(EC, false, ['sign', 'verify']) as Promise<Keys>));
+  const newKeys = () => webcrypto.subtle.generateKey(EC, false, ['sign', 'verify']) as Promise<Keys>;
+  [rootKeys, caKeys, tcbKeys] = await Promise.all([newKeys(), newKeys(), newKeys()]);
   const ca_ = [new BasicConstraintsExtension(true, undefined, true)];
   root = await issue('CN=Test TDX Root', 'CN=Test TDX Root', rootKeys.publicKey, rootKeys.privateKey, '01', ca_);
   ca = await issue('CN=Test PCK CA', root.subject, caKeys.publicKey, rootKeys.privateKey, '02', ca_);

@@ -1,0 +1,173 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ledger } from '../../src/ledger/store.ts';
+import { buildExecutionStatement, createReceiptSigner, signStatement } from '../../src/receipts/index.ts';
+import { type BundleVerification, type VerifyTrust, verifyBundle } from '../../src/verify/index.ts';
+import { LOG_NAME, type World, attestationRecord, bundleFor, issueReceipt, openWorld, receiptParams } from './world.ts';
+
+let dir: string;
+let w: World;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'attex-verify-'));
+  w = await openWorld(dir);
+});
+afterAll(async () => {
+  await w?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function failedStep(v: BundleVerification): { step: string; code: string | undefined; message: string } | undefined {
+  const f = v.steps.find((s) => !s.ok);
+  return f && { step: f.step, code: f.code, message: f.message };
+}
+
+function withJson(text: string, edit: (j: Record<string, any>) => void): string {
+  const j = JSON.parse(text);
+  edit(j);
+  return JSON.stringify(j);
+}
+
+describe('verifyBundle', () => {
+  it('verifies a bundle built end to end with a real ledger and simulated TEE evidence', async () => {
+    const { text, index } = await issueReceipt(w);
+    const v = await verifyBundle(new TextEncoder().encode(text), w.trust);
+    expect(failedStep(v)).toBeUndefined();
+    expect(v.verified).toBe(true);
+    expect(v.steps.map((s) => s.step)).toEqual(['bundle', 'checkpoint', 'inclusion', 'receipt', 'attestation-record', 'evidence']);
+    expect(v.receipt?.caller.id).toBe('agent:billing-bot');
+    expect(v.log).toMatchObject({ origin: LOG_NAME, index, recordIndex: 0 });
+    expect(v.evidence).toMatchObject({ tee: 'sim-snp', simulated: true });
+    // Also accepts the parsed JSON and a string.
+    expect((await verifyBundle(JSON.parse(text), w.trust)).verified).toBe(true);
+    expect((await verifyBundle(text, w.trust)).verified).toBe(true);
+  });
+
+  it('refuses simulated evidence unless allowSimulated', async () => {
+    const { text } = await issueReceipt(w);
+    const strict: VerifyTrust = { ...w.trust, allowSimulated: false, evidence: { ...w.trust.evidence, allowSimulated: false } };
+    const v = await verifyBundle(text, strict);
+    expect(v.verified).toBe(false);
+    expect(failedStep(v)).toMatchObject({ step: 'evidence', code: 'verify.simulated' });
+    expect(failedStep(v)!.message).toMatch(/simulated/i);
+  });
+
+  it('rejects a re-serialized envelope (same JSON value, different bytes) at inclusion', async () => {
+    const { text } = await issueReceipt(w);
+    const tampered = withJson(text, (j) => {
+      const env = Buffer.from(j.receipt, 'base64').toString('utf8').replace('"payloadType"', '"payloadTyp\\u0065"');
+      expect(JSON.parse(env).payloadType).toBe('application/vnd.in-toto+json');
+      j.receipt = Buffer.from(env).toString('base64');
+    });
+    expect(failedStep(await verifyBundle(tampered, w.trust))).toMatchObject({ step: 'inclusion', code: 'verify.inclusion' });
+  });
+
+  it('rejects a wrong inclusion proof', async () => {
+    await issueReceipt(w); // make the tree big enough for a multi-hash path
+    const { text } = await issueReceipt(w);
+    const tampered = withJson(text, (j) => {
+      const lines = (j.proof as string).split('\n');
+      const at = lines.findIndex((l) => /^[A-Za-z0-9+/]{43}=$/.test(l));
+      expect(at).toBeGreaterThan(0);
+      const h = Buffer.from(lines[at]!, 'base64');
+      h[0]! ^= 1;
+      lines[at] = h.toString('base64');
+      j.proof = lines.join('\n');
+    });
+    expect(failedStep(await verifyBundle(tampered, w.trust))).toMatchObject({ step: 'inclusion', code: 'verify.inclusion' });
+    // And a proof for another index.
+    const other = withJson(text, (j) => {
+      j.proof = (j.proof as string).replace(/^index (\d+)$/m, (_m, n) => `index ${Number(n) - 1}`);
+    });
+    expect(failedStep(await verifyBundle(other, w.trust))?.step).toBe('inclusion');
+  });
+
+  it('rejects a checkpoint from another log: other key, same name', async () => {
+    const other = await Ledger.open(path.join(dir, 'other-key'), { signer: { name: LOG_NAME, privateKey: generateKeyPairSync('ed25519').privateKey }, checkpointInterval: 0 });
+    try {
+      const { text, envelope } = await issueReceipt(w);
+      const { index } = await other.append(envelope);
+      const foreign = withJson(text, (j) => {
+        j.proof = '';
+      });
+      const proof = await other.tlogProof(index);
+      const v = await verifyBundle(withJson(foreign, (j) => (j.proof = proof)), w.trust);
+      expect(failedStep(v)).toMatchObject({ step: 'checkpoint', code: 'verify.checkpoint' });
+      expect(failedStep(v)!.message).toMatch(/ledger\.note-unverified/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('rejects a checkpoint from another log: same key, other origin', async () => {
+    // A second log signed by a key named like ours but publishing another origin.
+    const key = generateKeyPairSync('ed25519').privateKey;
+    const other = await Ledger.open(path.join(dir, 'other-origin'), { signer: { name: LOG_NAME, privateKey: key }, origin: 'evil.example/log', checkpointInterval: 0 });
+    try {
+      const { text, envelope } = await issueReceipt(w);
+      const { index } = await other.append(envelope);
+      const proof = await other.tlogProof(index);
+      const trust: VerifyTrust = { ...w.trust, logVerifierKey: other.verifierKey };
+      const v = await verifyBundle(withJson(text, (j) => (j.proof = proof)), trust);
+      expect(failedStep(v)).toMatchObject({ step: 'checkpoint', code: 'verify.checkpoint' });
+      expect(failedStep(v)!.message).toMatch(/origin/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('rejects a receipt signed by another executor key than the attested one', async () => {
+    const rogue = createReceiptSigner();
+    // Self-consistent receipt by the rogue key, pointing at the genuine attestation record.
+    const env = signStatement(buildExecutionStatement(receiptParams(w, {}, rogue.publicKeyRaw)), rogue);
+    const { text } = await bundleFor(w, env);
+    expect(failedStep(await verifyBundle(text, w.trust))).toMatchObject({ step: 'attestation-record', code: 'verify.record-signature' });
+    // A receipt naming the attested key but signed by the rogue key.
+    const env2 = signStatement(buildExecutionStatement(receiptParams(w)), rogue);
+    const b2 = await bundleFor(w, env2);
+    expect(failedStep(await verifyBundle(b2.text, w.trust))).toMatchObject({ step: 'receipt', code: 'verify.receipt-signature' });
+  });
+
+  it('rejects an attestation record whose evidence binds another key', async () => {
+    const signer = createReceiptSigner();
+    const rec = await attestationRecord(w.tee, signer, w.teeJwk, createReceiptSigner().publicKeyRaw);
+    const { index } = await w.ledger.append(rec.envelope);
+    const record = { envelope: rec.envelope, index, evidenceDigest: rec.evidenceDigest };
+    const params = receiptParams(w, {}, signer.publicKeyRaw);
+    const env = signStatement(buildExecutionStatement({ ...params, attestation: { ...params.attestation, evidenceDigest: rec.evidenceDigest, recordLogIndex: index } }), signer);
+    const { text } = await bundleFor(w, env, record);
+    const v = await verifyBundle(text, w.trust);
+    expect(failedStep(v)).toMatchObject({ step: 'attestation-record', code: 'verify.binding' });
+  });
+
+  it('rejects a receipt whose recordLogIndex is not the bundled record', async () => {
+    const { text } = await issueReceipt(w, {
+      attestation: { ...receiptParams(w).attestation, recordLogIndex: 1 },
+    });
+    expect(failedStep(await verifyBundle(text, w.trust))).toMatchObject({ step: 'attestation-record', code: 'verify.record-index' });
+  });
+
+  it('rejects a pinned-key mismatch and a required witness that is absent', async () => {
+    const { text } = await issueReceipt(w);
+    const pinned = await verifyBundle(text, { ...w.trust, executorKeys: [createReceiptSigner().publicKeyRaw] });
+    expect(failedStep(pinned)).toMatchObject({ step: 'receipt', code: 'verify.executor-key' });
+    const witness = `witness.example+00000000+${Buffer.concat([Buffer.from([4]), Buffer.alloc(32, 9)]).toString('base64')}`;
+    const v = await verifyBundle(text, { ...w.trust, witnessVerifierKeys: [witness], requireWitness: true });
+    expect(failedStep(v)?.step).toBe('checkpoint');
+  });
+
+  it('rejects a truncated bundle file and garbage JSON at the bundle step', async () => {
+    const { text } = await issueReceipt(w);
+    for (const input of [text.slice(0, text.length - 10), 'garbage{', '{"mediaType":"application/vnd.attex.bundle.v1+json"}', '[]', '', new Uint8Array([0xff, 0xfe]), 42, null]) {
+      const v = await verifyBundle(input, w.trust);
+      expect(v.verified).toBe(false);
+      expect(failedStep(v)).toMatchObject({ step: 'bundle', code: 'verify.bundle-malformed' });
+      expect(v.steps.slice(1).every((s) => s.code === 'verify.not-run')).toBe(true);
+    }
+    const wrongType = withJson(text, (j) => (j.mediaType = 'application/json'));
+    expect(failedStep(await verifyBundle(wrongType, w.trust))?.step).toBe('bundle');
+  });
+});
