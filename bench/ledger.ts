@@ -65,22 +65,33 @@ try {
   const buildSeconds = (performance.now() - buildStart) / 1000;
   const proofRuns = 20_000;
   const proofStart = performance.now();
-  for (let i = 0; i < proofRuns; i++) tree.inclusionProof(Math.floor(Math.random() * leafCount), leafCount - (i % 1000));
+  for (let i = 0; i < proofRuns; i++) {
+    const size = leafCount - (i % 1000);
+    tree.inclusionProof(Math.floor(Math.random() * size), size);
+  }
   const perProofMs = (performance.now() - proofStart) / proofRuns;
   console.log(`inclusion proof at ${leafCount} leaves: ${(perProofMs * 1000).toFixed(1)} µs per proof (tree of ${leafCount} built in ${buildSeconds.toFixed(2)} s; target <= 1 ms)`);
 
   // 3. Offline receipt verification: tlog-proof (checkpoint signature + inclusion) + DSSE signature.
-  let verified = 0;
-  const verifyDeadline = performance.now() + seconds * 1000;
-  const verifyStart = performance.now();
-  while (performance.now() < verifyDeadline) {
-    const { entry, proof } = proofs[verified % proofs.length]!;
+  const rate = (label: string, verify: (i: number) => void) => {
+    let count = 0;
+    const end = performance.now() + (seconds * 1000) / 3;
+    const start = performance.now();
+    while (performance.now() < end) verify(count++);
+    const perSecond = Math.round(count / ((performance.now() - start) / 1000));
+    console.log(`offline ${label}: ${perSecond}/s on one core`);
+    return perSecond;
+  };
+  rate('tlog-proof verifications (checkpoint Ed25519 via node:crypto + inclusion)', (i) => {
+    const { entry, proof } = proofs[i % proofs.length]!;
+    verifyTlogProof(proof, entry, { logVerifierKey });
+  });
+  rate('DSSE verifications (src/receipts verifyDsse)', (i) => verifyDsse(proofs[i % proofs.length]!.entry, executor.publicKeyRaw));
+  rate('receipt verifications (tlog-proof + DSSE; target >= 3000/s)', (i) => {
+    const { entry, proof } = proofs[i % proofs.length]!;
     verifyTlogProof(proof, entry, { logVerifierKey });
     verifyDsse(entry, executor.publicKeyRaw);
-    verified++;
-  }
-  const verifySeconds = (performance.now() - verifyStart) / 1000;
-  console.log(`offline receipt verifications: ${Math.round(verified / verifySeconds)}/s on one core (tlog-proof + DSSE Ed25519; target >= 3000/s)`);
+  });
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -49,6 +49,19 @@ export interface CheckpointTrust {
   readonly origin?: string;
 }
 
+// Parsed verifier keys by vkey text: building the key object costs more than the signature check.
+const verifierCache = new Map<string, NoteVerifier>();
+function verifierFor(key: string | NoteVerifier): NoteVerifier {
+  if (typeof key !== 'string') return key;
+  let verifier = verifierCache.get(key);
+  if (!verifier) {
+    verifier = parseVerifierKey(key);
+    if (verifierCache.size >= 64) verifierCache.delete(verifierCache.keys().next().value!);
+    verifierCache.set(key, verifier);
+  }
+  return verifier;
+}
+
 export interface OpenedCheckpoint {
   readonly checkpoint: Checkpoint;
   readonly note: OpenedNote;
@@ -61,9 +74,27 @@ export interface OpenedCheckpoint {
  * witness must verify, and with `requireWitness` at least one must be present.
  */
 export function openCheckpoint(noteText: string, trust: CheckpointTrust): OpenedCheckpoint {
-  const logKey = typeof trust.logVerifierKey === 'string' ? parseVerifierKey(trust.logVerifierKey) : trust.logVerifierKey;
+  // Receipts of one log share few checkpoints: remember successful openings (keyed by the note and
+  // the whole trust policy, so a different policy never reuses a result).
+  const cacheKey = typeof trust.logVerifierKey === 'string' && (trust.witnessVerifierKeys ?? []).every((k) => typeof k === 'string')
+    ? JSON.stringify([noteText, trust.logVerifierKey, trust.witnessVerifierKeys ?? [], trust.requireWitness === true, trust.origin ?? null])
+    : null;
+  const cached = cacheKey === null ? undefined : openedCache.get(cacheKey);
+  if (cached) return { ...cached, checkpoint: { ...cached.checkpoint, rootHash: cached.checkpoint.rootHash.slice() } };
+  const opened = openCheckpointUncached(noteText, trust);
+  if (cacheKey !== null) {
+    if (openedCache.size >= 256) openedCache.delete(openedCache.keys().next().value!);
+    openedCache.set(cacheKey, opened);
+  }
+  return opened;
+}
+
+const openedCache = new Map<string, OpenedCheckpoint>();
+
+function openCheckpointUncached(noteText: string, trust: CheckpointTrust): OpenedCheckpoint {
+  const logKey = verifierFor(trust.logVerifierKey);
   if (logKey.type !== KEY_TYPE_ED25519) throw new AttexError('ledger.key-invalid', 'the log key must be an Ed25519 (type 0x01) key');
-  const witnessKeys = (trust.witnessVerifierKeys ?? []).map((v) => (typeof v === 'string' ? parseVerifierKey(v) : v));
+  const witnessKeys = (trust.witnessVerifierKeys ?? []).map(verifierFor);
   const note = openNote(noteText, [logKey, ...witnessKeys]);
   const isLog = (s: NoteSignature) => s.name === logKey.name && s.keyHash === logKey.keyHash;
   if (!note.verified.some(isLog)) throw new AttexError('ledger.note-unverified', `checkpoint is not signed by the log key ${logKey.name}`);

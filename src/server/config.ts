@@ -13,8 +13,19 @@ export interface ExecutorConfig {
   readonly mode: 'production' | 'simulated';
   readonly listen: { readonly host: string; readonly port: number };
   readonly stateDir: string;
+  /** Component sources (`<name>/attex.json` + source), built or taken from the cache at start-up. */
   readonly componentsDir: string;
-  readonly evidence: { readonly provider: 'auto' | 'configfs-tsm' | 'azure-vtpm' | 'sim' };
+  /** Build cache (content-addressed .wasm files); default `<stateDir>/cache/components`. */
+  readonly componentsCacheDir: string;
+  /** Deploy only these components (default: every one in componentsDir). */
+  readonly actions?: readonly string[];
+  readonly evidence: {
+    readonly provider: 'auto' | 'configfs-tsm' | 'azure-vtpm' | 'sim';
+    /** Simulated TEE state (its PKI); default `<stateDir>/sim`. Only read with provider "sim". */
+    readonly simStateDir?: string;
+    readonly simKind?: 'snp' | 'tdx';
+    readonly tpmDevice?: string;
+  };
   readonly broker?: {
     readonly url: string;
     /** Manifest secret name → broker resource path (repo/type/tag). */
@@ -47,9 +58,16 @@ const schema = {
     },
     stateDir: { type: 'string', minLength: 1 },
     componentsDir: { type: 'string', minLength: 1 },
+    componentsCacheDir: { type: 'string', minLength: 1 },
+    actions: { type: 'array', maxItems: 1000, uniqueItems: true, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } },
     evidence: {
       type: 'object', additionalProperties: false, required: ['provider'],
-      properties: { provider: { enum: ['auto', 'configfs-tsm', 'azure-vtpm', 'sim'] } },
+      properties: {
+        provider: { enum: ['auto', 'configfs-tsm', 'azure-vtpm', 'sim'] },
+        simStateDir: { type: 'string', minLength: 1 },
+        simKind: { enum: ['snp', 'tdx'] },
+        tpmDevice: { type: 'string', minLength: 1 },
+      },
     },
     broker: {
       type: 'object', additionalProperties: false, required: ['url', 'secrets'],
@@ -109,18 +127,41 @@ export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorCo
     const where = e ? `${e.instancePath || '/'}${e.keyword === 'additionalProperties' ? `/${String((e.params as { additionalProperty?: string }).additionalProperty)}` : ''}` : '/';
     throw new AttexError('config.invalid', `executor config ${where}: ${e?.message ?? 'invalid'}`, { details: { path: where } });
   }
-  const v = value as Omit<ExecutorConfig, 'limits' | 'receipts'> & { limits?: Partial<ExecutorConfig['limits']>; receipts?: Partial<ExecutorConfig['receipts']> };
+  const v = value as Omit<ExecutorConfig, 'limits' | 'receipts' | 'componentsCacheDir'> & { componentsCacheDir?: string; limits?: Partial<ExecutorConfig['limits']>; receipts?: Partial<ExecutorConfig['receipts']> };
   if (v.mode === 'production' && (v.bearerTokens?.length ?? 0) > 0) {
     throw new AttexError('config.invalid', 'executor config /bearerTokens: bearer tokens are for simulated development mode only; sign requests in production');
   }
   if (v.mode === 'production' && v.evidence.provider === 'sim') {
     throw new AttexError('config.invalid', 'executor config /evidence/provider: the simulated TEE cannot be used in production mode');
   }
+  if (v.mode === 'production' && v.evidence.simStateDir !== undefined) {
+    throw new AttexError('config.invalid', 'executor config /evidence/simStateDir: the simulated TEE cannot be used in production mode');
+  }
+  const ids = new Set<string>();
+  const keyIds = new Set<string>();
+  for (const [i, c] of v.callers.entries()) {
+    if (ids.has(c.id)) throw new AttexError('config.invalid', `executor config /callers/${i}/id: duplicate caller id '${c.id}'`, { details: { path: `/callers/${i}/id` } });
+    const keyId = c.keyId ?? c.id;
+    if (keyIds.has(keyId)) throw new AttexError('config.invalid', `executor config /callers/${i}/keyId: duplicate key id '${keyId}'`, { details: { path: `/callers/${i}/keyId` } });
+    ids.add(c.id);
+    keyIds.add(keyId);
+  }
+  for (const [i, b] of (v.bearerTokens ?? []).entries()) {
+    if (!ids.has(b.caller)) throw new AttexError('config.invalid', `executor config /bearerTokens/${i}/caller: no caller '${b.caller}'`, { details: { path: `/bearerTokens/${i}/caller` } });
+  }
   const resolve = (p: string) => path.resolve(baseDir, p);
+  const stateDir = resolve(v.stateDir);
   return {
     ...v,
-    stateDir: resolve(v.stateDir),
+    stateDir,
     componentsDir: resolve(v.componentsDir),
+    componentsCacheDir: v.componentsCacheDir === undefined ? path.join(stateDir, 'cache', 'components') : resolve(v.componentsCacheDir),
+    evidence: {
+      ...v.evidence,
+      ...(v.evidence.provider === 'sim' || v.evidence.simStateDir !== undefined
+        ? { simStateDir: v.evidence.simStateDir === undefined ? path.join(stateDir, 'sim') : resolve(v.evidence.simStateDir) }
+        : {}),
+    },
     bearerTokens: v.bearerTokens?.map((b) => ({ caller: b.caller, tokenFile: resolve(b.tokenFile) })),
     limits: { ...DEFAULT_LIMITS, ...v.limits },
     receipts: { includeInput: false, includeOutput: false, ...v.receipts },

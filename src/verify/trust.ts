@@ -4,7 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AmdRootSet, IntelRoot } from '../attestation/types.ts';
+import { type AppraisalPolicy, loadPolicy } from '../attestation/appraisal/index.ts';
+import { type AmdRootSet, type IntelRoot, loadTrustStore } from '../attestation/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { parseVerifierKey } from '../ledger/index.ts';
 import { decodeBase64 } from '../receipts/base64.ts';
@@ -21,7 +22,7 @@ export interface TrustFile {
   readonly executorKeys?: readonly string[];
   /** Vendor roots directory (relative to the trust file); default: the project's attestation/roots. */
   readonly rootsDir?: string;
-  /** A simulated TEE's state directory whose (simulated) roots are added; used only with allowSimulated. */
+  /** A simulated TEE's state directory whose roots are added, flagged simulated: accepted only with allowSimulated. */
   readonly simulatedStateDir?: string;
   /** An appraisal policy: inline JSON, or a path (relative to the trust file) to one. */
   readonly appraisalPolicy?: unknown;
@@ -91,10 +92,10 @@ export function parseExecutorKey(text: string): Uint8Array | null {
 export async function loadVerifyTrust(file: TrustFile, opts: { baseDir: string; allowSimulated?: boolean }): Promise<VerifyTrust> {
   const allowSimulated = opts.allowSimulated === true || file.allowSimulated === true;
   const resolve = (p: string) => path.resolve(opts.baseDir, p);
-  const { loadTrustStore } = await import('../attestation/evidence/index.ts');
   let extraAmd: AmdRootSet[] = [];
   let extraIntel: IntelRoot[] = [];
-  if (file.simulatedStateDir !== undefined && allowSimulated) {
+  if (file.simulatedStateDir !== undefined) {
+    // Loaded even when not allowed, so a rejection can name the simulated root it chains to.
     const { loadSimulatedRoots } = await import('../attestation/sim/index.ts');
     const sim = await loadSimulatedRoots(resolve(file.simulatedStateDir));
     extraAmd = sim.amd;
@@ -106,7 +107,7 @@ export async function loadVerifyTrust(file: TrustFile, opts: { baseDir: string; 
     extraIntel,
     allowSimulated,
   });
-  let appraisalPolicy: unknown;
+  let appraisalPolicy: AppraisalPolicy | undefined;
   if (file.appraisalPolicy !== undefined) {
     let source = file.appraisalPolicy;
     if (typeof source === 'string') {
@@ -118,15 +119,8 @@ export async function loadVerifyTrust(file: TrustFile, opts: { baseDir: string; 
       }
       source = text;
     }
-    const spec = '../attestation/appraisal/index.ts';
-    let mod: { loadPolicy?: (s: unknown) => unknown };
-    try {
-      mod = (await import(spec)) as typeof mod;
-    } catch {
-      throw invalid('appraisalPolicy is set but the appraisal module is not available in this build');
-    }
-    if (typeof mod.loadPolicy !== 'function') throw invalid('the appraisal module has no loadPolicy()');
-    appraisalPolicy = mod.loadPolicy(source);
+    if (typeof source === 'string' && !source.trimStart().startsWith('{')) throw invalid('appraisalPolicy file does not hold a JSON object');
+    appraisalPolicy = loadPolicy(source);
   }
   return {
     logVerifierKey: file.logVerifierKey,

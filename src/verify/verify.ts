@@ -7,8 +7,8 @@
  * vendor roots (simulated roots only when allowed) at the record's time, and the appraisal
  * policy when given. The first failing step stops the run; later steps are reported not run.
  */
-import { boundReportData, reportDataFor } from '../attestation/binding/index.ts';
-import type { TrustStore, VerificationResult } from '../attestation/types.ts';
+import { type AppraisalPolicy, appraise } from '../attestation/appraisal/index.ts';
+import { type TrustStore, type VerificationResult, boundReportData, reportDataFor, verifyEvidence } from '../attestation/index.ts';
 import { AttexError, type Reason } from '../errors/index.ts';
 import { type Checkpoint, leafHash, openCheckpoint, parseTlogProof, verifyInclusion } from '../ledger/index.ts';
 import { decodeBase64Canonical } from '../receipts/base64.ts';
@@ -42,8 +42,8 @@ export interface VerifyTrust {
   readonly executorKeys?: readonly Uint8Array[];
   /** Vendor (and, with allowSimulated, simulated) roots for the evidence. */
   readonly evidence: TrustStore;
-  /** An appraisal policy (as `loadPolicy` returns it) the evidence must satisfy. */
-  readonly appraisalPolicy?: unknown;
+  /** An appraisal policy (from `loadPolicy`) the evidence must satisfy. */
+  readonly appraisalPolicy?: AppraisalPolicy;
   readonly allowSimulated?: boolean;
 }
 
@@ -263,13 +263,9 @@ async function stepRecord(ctx: Context, trust: VerifyTrust): Promise<string> {
 }
 
 async function runEvidenceVerifier(rec: AttestationRecordPredicate, trust: VerifyTrust, at: Date): Promise<VerificationResult> {
-  try {
-    const { verifyEvidence } = await import('../attestation/evidence/index.ts');
-    const store: TrustStore = { ...trust.evidence, allowSimulated: trust.allowSimulated === true };
-    return await verifyEvidence(rec.evidence as Parameters<typeof verifyEvidence>[0], { trust: store, now: at });
-  } catch (err) {
-    return fail('verify.attestation-unavailable', `attestation verifier unavailable: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const store: TrustStore = { ...trust.evidence, allowSimulated: trust.allowSimulated === true };
+  // The record's schema matches EvidencePackage; verifyEvidence re-validates it and never throws.
+  return verifyEvidence(rec.evidence as Parameters<typeof verifyEvidence>[0], { trust: store, now: at });
 }
 
 async function stepEvidence(ctx: Context, trust: VerifyTrust): Promise<string> {
@@ -289,36 +285,18 @@ async function stepEvidence(ctx: Context, trust: VerifyTrust): Promise<string> {
   let appraisal = '';
   if (trust.appraisalPolicy !== undefined) {
     const reportData = reportDataFor(ctx.record!.predicate.runtimeData as unknown as Record<string, unknown>);
-    const a = await runAppraisal(r, trust.appraisalPolicy, reportData);
+    let a;
+    try {
+      a = appraise(r, trust.appraisalPolicy, { reportData });
+    } catch (err) {
+      return rethrow('verify.appraisal', 'appraisal', err);
+    }
     ctx.appraisal = a.status;
     if (a.status === 'contraindicated') fail('verify.appraisal', `appraisal policy ${a.policyId}: contraindicated: ${reasons(a.reasons)}`);
     appraisal = `; appraisal ${a.status} under ${a.policyId}`;
   }
   const note = r.outcome === 'accept' ? '' : r.outcome === 'accept-tcb-not-uptodate' ? ' (TCB not up to date)' : ' (chain only: TCB not evaluated)';
   return `${r.kind} evidence chains to a ${r.simulated ? 'SIMULATED' : 'vendor'} root at ${ctx.record!.predicate.createdAt}${note}${appraisal}`;
-}
-
-interface AppraisalLike {
-  readonly status: 'affirming' | 'warning' | 'contraindicated';
-  readonly policyId: string;
-  readonly reasons: readonly Reason[];
-}
-
-async function runAppraisal(result: VerificationResult, policy: unknown, reportData: Uint8Array): Promise<AppraisalLike> {
-  // Loaded by name so this module builds before the appraisal module lands.
-  const spec = '../attestation/appraisal/index.ts';
-  let mod: { appraise?: (r: VerificationResult, p: unknown, e?: { reportData?: Uint8Array }) => AppraisalLike };
-  try {
-    mod = (await import(spec)) as typeof mod;
-  } catch {
-    return fail('verify.appraisal-unavailable', 'an appraisal policy was given but the appraisal module is not available');
-  }
-  if (typeof mod.appraise !== 'function') return fail('verify.appraisal-unavailable', 'the appraisal module has no appraise()');
-  try {
-    return mod.appraise(result, policy, { reportData });
-  } catch (err) {
-    return rethrow('verify.appraisal', 'appraisal', err);
-  }
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -25,13 +25,16 @@ export async function openSim(dir: string, measurementInput?: Uint8Array): Promi
   return openSimulatedTee(path.join(dir, 'sim'), measurementInput === undefined ? {} : { measurementInput });
 }
 
-/** An appraisal policy accepting the simulated TEE's measurement, debug off. */
-export function appraisalPolicyFor(measurementHex: string): unknown {
+/** An appraisal policy accepting the simulated TEE's measurement, debug off (sim is appraised `warning`). */
+export function appraisalPolicyFor(measurementHex: string, opts: { allowSimulated?: boolean } = {}): unknown {
   return {
     version: 1,
     id: 'broker-test',
-    snp: { measurements: [measurementHex], allowDebug: false, minTcb: null },
-    tdx: { mrTd: [measurementHex], allowDebug: false, acceptTcbStatus: ['UpToDate'] },
+    evidenceKinds: ['snp', 'azure-hcl-snp', 'tdx'],
+    allowSimulated: opts.allowSimulated ?? true,
+    allowDebug: false,
+    snp: { measurements: [measurementHex], allowedVmpls: [0] },
+    tdx: { mrTd: [measurementHex], acceptableTcbStatuses: ['UpToDate'], requireSeptVeDisable: true },
   };
 }
 

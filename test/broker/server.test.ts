@@ -3,6 +3,7 @@
  * client, receives exactly what policy allows, and every bad input is refused with the right
  * problem, releases nothing, and lands in the signed audit log.
  */
+import 'reflect-metadata';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { X509Certificate } from '@peculiar/x509';
@@ -34,9 +35,10 @@ function resourcePolicy(m: string) {
     version: 1,
     id: 'server-test',
     rules: [
-      { resources: ['app/key/*'], tees: ['sim-snp', 'snp'], measurements: [m], minStatus: 'affirming', allowSimulated: true },
+      { resources: ['app/key/*'], tees: ['sim-snp', 'snp'], measurements: [m], minStatus: 'warning', allowSimulated: true },
       { resources: ['app/hw/*'], tees: ['snp'], measurements: [m], minStatus: 'affirming', allowSimulated: false },
-      { resources: ['app/other-image/*'], tees: ['sim-snp'], measurements: ['00'.repeat(48)], minStatus: 'affirming', allowSimulated: true },
+      { resources: ['app/other-image/*'], tees: ['sim-snp'], measurements: ['00'.repeat(48)], minStatus: 'warning', allowSimulated: true },
+      { resources: ['app/affirmed/*'], tees: ['sim-snp'], measurements: [m], minStatus: 'affirming', allowSimulated: true },
     ],
   };
 }
@@ -113,7 +115,7 @@ describe('attested release', () => {
       expect(claims['eat_profile']).toBe('tag:github.com,2023:veraison/ear');
       const ev = claims['submods']['snp']['ear.veraison.annotated-evidence'];
       expect(ev).toMatchObject({ tee: 'sim-snp', kind: 'snp', simulated: true, measurement, 'tee-pubkey': session.runtimeData['tee-pubkey'] });
-      expect(claims['submods']['snp']['ear.status']).toBe('affirming');
+      expect(claims['submods']['snp']['ear.status']).toBe('warning');
 
       const entries = await auditSince(before);
       expect(entries.map((e) => [e.event, e.decision, e.resource ?? null])).toEqual([
@@ -121,7 +123,7 @@ describe('attested release', () => {
         ['resource', 'release', 'app/key/db'],
         ['resource', 'release', 'app/key/api'],
       ]);
-      expect(entries[1]).toMatchObject({ reason: 'ok', measurement, simulated: true, evidenceDigest: ev['evidence-digest'], appraisal: { status: 'affirming', tee: 'sim-snp' } });
+      expect(entries[1]).toMatchObject({ reason: 'ok', measurement, simulated: true, evidenceDigest: ev['evidence-digest'], appraisal: { status: 'warning', tee: 'sim-snp' } });
     } finally {
       session.close();
     }

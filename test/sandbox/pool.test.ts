@@ -216,3 +216,15 @@ describe('loading', () => {
     await expect(load(quote, { grants: { http: [] } })).rejects.toMatchObject({ code: 'sandbox.imports-exceed-grant' });
   });
 });
+
+describe('invalid components', () => {
+  it('refuses garbage and core modules with sandbox.invalid-component', async () => {
+    const { loadComponent, parseManifest } = await import('../../src/sandbox/index.ts');
+    const manifest = parseManifest({ name: 'junk', world: 'pure-action' });
+    await expect(loadComponent(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]), manifest)).rejects.toMatchObject({ code: 'sandbox.invalid-component' });
+    const core = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    await expect(loadComponent(core, manifest)).rejects.toMatchObject({ code: 'sandbox.invalid-component' });
+    const truncated = new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0, 1, 0xff, 0xff]);
+    await expect(loadComponent(truncated, manifest)).rejects.toMatchObject({ code: 'sandbox.invalid-component' });
+  });
+});

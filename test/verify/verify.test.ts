@@ -1,13 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { loadPolicy } from '../../src/attestation/appraisal/index.ts';
 import { Ledger } from '../../src/ledger/store.ts';
 import { buildExecutionStatement, createReceiptSigner, signStatement } from '../../src/receipts/index.ts';
 import { type BundleVerification, type VerifyTrust, verifyBundle } from '../../src/verify/index.ts';
 import { LOG_NAME, type World, attestationRecord, bundleFor, issueReceipt, openWorld, receiptParams } from './world.ts';
 
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir: string;
 let w: World;
 
@@ -53,6 +56,17 @@ describe('verifyBundle', () => {
     expect(v.verified).toBe(false);
     expect(failedStep(v)).toMatchObject({ step: 'evidence', code: 'verify.simulated' });
     expect(failedStep(v)!.message).toMatch(/simulated/i);
+  });
+
+  it('applies an appraisal policy: the dev-simulated policy passes (warning), the default policy refuses simulated evidence', async () => {
+    const { text } = await issueReceipt(w);
+    const dev = loadPolicy(readFileSync(path.join(repoRoot, 'attestation/policies/dev-simulated.json'), 'utf8'));
+    const ok = await verifyBundle(text, { ...w.trust, appraisalPolicy: dev });
+    expect(failedStep(ok)).toBeUndefined();
+    expect(ok.evidence?.appraisal).toBe('warning');
+    const strict = loadPolicy(readFileSync(path.join(repoRoot, 'attestation/policies/default.json'), 'utf8'));
+    const refused = await verifyBundle(text, { ...w.trust, appraisalPolicy: strict });
+    expect(failedStep(refused)).toMatchObject({ step: 'evidence', code: 'verify.appraisal' });
   });
 
   it('rejects a re-serialized envelope (same JSON value, different bytes) at inclusion', async () => {

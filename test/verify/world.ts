@@ -54,7 +54,7 @@ export async function attestationRecord(tee: SimulatedTee, signer: ReceiptSigner
     evidence,
     createdAt: new Date(),
   });
-  return { envelope: signStatement(statement, signer), evidenceDigest: statement.subject[0]!.digest.sha256 };
+  return { envelope: signStatement(statement, signer), evidenceDigest: statement.subject[0]!.digest.sha256! };
 }
 
 export async function openWorld(dir: string): Promise<World> {

@@ -63,7 +63,7 @@ describe('simulated SEV-SNP evidence', () => {
   it('a tampered simulated report is rejected even with allowSimulated', async () => {
     const pkg = await sim.snpEvidence(reportData);
     const bytes = Buffer.from(pkg.evidence, 'base64');
-    bytes[0x90] ^= 1; // flip a measurement bit
+    bytes[0x90] = bytes[0x90]! ^ 1; // flip a measurement bit
     const result = await verifyEvidence({ ...pkg, evidence: bytes.toString('base64') }, { trust: trust(true), now: new Date() });
     expect(result.outcome).toBe('reject');
   });
