@@ -18,6 +18,12 @@ import type { Session } from './session.ts';
 import type { AnnotatedEvidence, EarSubmod } from './token.ts';
 import type { BrokerAppraisal, EvidenceVerifier } from './verifier.ts';
 
+/**
+ * Appraisal reasons that only lower the status to `warning`; when the status is contraindicated
+ * the client is told the first reason that is not one of these (all are in the audit entry).
+ */
+const WARNING_LEVEL_REASONS: ReadonlySet<string> = new Set(['appraisal.simulated', 'appraisal.tcb-not-uptodate']);
+
 export interface AttestOutcomeBase {
   readonly evidenceDigest: string | null;
   readonly result: VerificationResult | null;
@@ -102,7 +108,7 @@ export async function decideAttestation(session: Session & { state: 'authed' }, 
     return { ok: false, ...base, problem: new BrokerProblem('VerificationFailed', 'broker.binding-mismatch', 'the evidence report_data does not bind this runtime data (nonce and tee-pubkey)') };
   }
   if (appraisal.status === 'contraindicated') {
-    const first = appraisal.reasons[0] ?? { code: 'appraisal.contraindicated', message: 'the appraisal policy rejected the evidence' };
+    const first = appraisal.reasons.find((r) => !WARNING_LEVEL_REASONS.has(r.code)) ?? appraisal.reasons[0] ?? { code: 'appraisal.contraindicated', message: 'the appraisal policy rejected the evidence' };
     return { ok: false, ...base, problem: new BrokerProblem('VerificationFailed', first.code, first.message) };
   }
 

@@ -112,20 +112,18 @@ const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 /** The verified claims authorising a resource request (cookie session, bearer token, or both). */
 async function authorise(ctx: BrokerContext, cookie: string | undefined | null, authorization: string | undefined): Promise<EarClaims> {
   const now = ctx.clock();
-  let sessionToken: { token: string; hash: string } | undefined;
-  if (cookie !== undefined) {
-    const session = sessionFromCookie(ctx, cookie);
-    if (session.state !== 'attested') throw new BrokerProblem('UnAuthenticatedCookie', 'broker.session-not-attested', 'this session has not attested');
-    sessionToken = { token: session.token, hash: sessionHash(session.id) };
-  }
-  let bearer: string | undefined;
+  const session = cookie === undefined ? undefined : sessionFromCookie(ctx, cookie);
+  let token: string;
   if (authorization !== undefined) {
     const m = BEARER.exec(authorization);
     if (m === null) throw new BrokerProblem('JWTVerificationFailed', 'broker.token-invalid', 'Authorization must be "Bearer <attestation token>"');
-    bearer = m[1];
+    token = m[1]!;
+  } else if (session !== undefined) {
+    if (session.state !== 'attested') throw new BrokerProblem('UnAuthenticatedCookie', 'broker.session-not-attested', 'this session has not attested');
+    token = session.token;
+  } else {
+    throw new BrokerProblem('TokenNotFound', 'broker.token-missing', 'no kbs-session-id cookie and no bearer token');
   }
-  const token = bearer ?? sessionToken?.token;
-  if (token === undefined) throw new BrokerProblem('TokenNotFound', 'broker.token-missing', 'no kbs-session-id cookie and no bearer token');
   let claims: EarClaims;
   try {
     claims = await verifyEarToken(ctx.tokenKey, token, { issuer: ctx.issuer, now });
@@ -133,7 +131,8 @@ async function authorise(ctx: BrokerContext, cookie: string | undefined | null, 
     const e = err as AttexError;
     throw new BrokerProblem('JWTVerificationFailed', e.code, e.message);
   }
-  if (sessionToken !== undefined && claims['attex.kbs-session'] !== sessionToken.hash) {
+  // A token presented alongside a session cookie must belong to that session.
+  if (session !== undefined && claims['attex.kbs-session'] !== sessionHash(session.id)) {
     throw new BrokerProblem('JWTVerificationFailed', 'broker.token-session-mismatch', 'the token was issued to another session');
   }
   return claims;

@@ -149,6 +149,9 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
+  // JSON only: without this fastify would parse text/plain bodies and fail them on the schema.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler(async (err: FastifyError | BrokerProblem, req, reply) => {
     const problem = err instanceof BrokerProblem ? err : problemForFrameworkError(err as FastifyError);
     if (problem.problem === 'Internal') {
