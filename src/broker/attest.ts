@@ -101,7 +101,8 @@ export async function decideAttestation(session: Session & { state: 'authed' }, 
   const bindingOk = bound !== null && bytesEqual(bound, expectedReportData);
   if (!bindingOk) reasons.push('broker.binding-mismatch');
   const appraisal = verifier.appraise(result, { reportData: expectedReportData });
-  if (appraisal.status === 'contraindicated') reasons.push(...(appraisal.reasons.length > 0 ? appraisal.reasons.map((r) => r.code) : ['appraisal.contraindicated']));
+  reasons.push(...appraisal.reasons.map((r) => r.code));
+  if (appraisal.status === 'contraindicated' && appraisal.reasons.length === 0) reasons.push('appraisal.contraindicated');
   const base = { evidenceDigest: digest, result, appraisal, reasons };
 
   if (!bindingOk) {

@@ -24,4 +24,4 @@ export { openSecretStore, loadOperatorKey, parseOperatorKey, type SecretStore } 
 export { createAuditLog, loadOrCreateAuditSigner, AUDIT_PAYLOAD_TYPE, AUDIT_ENTRY_TYPE, type AuditLog, type AuditLedger, type AuditEntry, type AuditEvent } from './audit.ts';
 export { loadOrCreateTokenKey, issueEarToken, verifyEarToken, jwks, EAR_PROFILE, JWKS_PATH, type TokenKey, type EarClaims, type EarSubmod } from './token.ts';
 export { encryptToTee, decryptFromBroker } from './jwe.ts';
-export { attestAndFetch, BrokerCallError, type AttestAndFetchOptions, type BrokerSession, type EvidenceProvider, type SecretSource } from './client/index.ts';
+export { attestAndFetch, openBrokerSession, BrokerCallError, type AttestedBrokerSession, type AttestAndFetchOptions, type BrokerSession, type EvidenceProvider, type SecretSource } from './client/index.ts';

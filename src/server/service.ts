@@ -24,6 +24,7 @@ export interface DispatchRequest {
 export interface DispatchResult {
   readonly invocationId: string;
   readonly outcome: 'ok' | 'error';
+  /** The action's JSON output; absent on error, and on a replay whose output is no longer held. */
   readonly output?: unknown;
   readonly error?: { readonly code: string; readonly message: string };
   /** base64 of the exact DSSE envelope bytes that are the log entry. */
@@ -46,7 +47,8 @@ export interface ExecutorService {
   dispatch(req: DispatchRequest): Promise<DispatchResult>;
   /** A bundle ready for `attex verify`, or undefined when no such invocation is logged. */
   receiptBundle(invocationId: string): Promise<unknown | undefined>;
-  attestationRecord(): unknown;
+  /** The attestation record of this boot (envelope, log index, proof, summary). */
+  attestationRecord(): Promise<unknown>;
   logCheckpoint(): string;
   /** Bytes of a tlog-tiles path under /v1/log/ (e.g. `tile/0/000`), or undefined. */
   logTile(path: string): Promise<Uint8Array | undefined>;

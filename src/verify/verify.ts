@@ -219,6 +219,12 @@ async function stepRecord(ctx: Context, trust: VerifyTrust): Promise<string> {
   const b = ctx.bundle!;
   const { parsed, opened } = openProof(b.attestation.proof, trust, 'verify.record-proof', 'attestation record checkpoint');
   proveInclusion(b.attestation.record, parsed.index, parsed.proof, opened.checkpoint, 'verify.record-proof', 'attestation record');
+  const cp = ctx.checkpoint!;
+  if (opened.checkpoint.size === cp.size && !equalBytes(opened.checkpoint.rootHash, cp.rootHash)) {
+    fail('verify.record-proof', `the record's and the receipt's checkpoints have size ${cp.size} but different roots: the log has forked`);
+  }
+  // The record is published before the executor signs any receipt.
+  if (parsed.index >= ctx.index!) fail('verify.record-index', `the attestation record (entry ${parsed.index}) does not precede the receipt (entry ${ctx.index})`);
   ctx.recordIndex = parsed.index;
   let verified;
   try {

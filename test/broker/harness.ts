@@ -58,6 +58,7 @@ export interface StartOptions {
   readonly tokenTtlSeconds?: number;
   /** Trust the real AMD/Intel roots from the shared vectors instead of the repository's. */
   readonly rootsDir?: string;
+  readonly port?: number;
 }
 
 export async function startBroker(o: StartOptions): Promise<TestBroker> {
@@ -85,7 +86,7 @@ export async function startBroker(o: StartOptions): Promise<TestBroker> {
     ...(o.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: o.sessionTtlSeconds }),
     ...(o.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: o.tokenTtlSeconds }),
   });
-  const url = await broker.listen();
+  const url = await broker.listen(o.port === undefined ? {} : { port: o.port });
   return {
     url,
     broker,

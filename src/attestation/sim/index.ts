@@ -83,13 +83,14 @@ export async function openSimulatedTee(stateDir: string, opts: { measurementInpu
   const { amd, intel } = rootSets(m);
   const pckChainPem = [m.certs['pck']!, m.certs['pck_platform_ca']!, m.certs['sgx_root_ca']!].map((p) => p.trim()).join('\n') + '\n';
   let collateral: SimTdxCollateral | undefined;
+  const vcekDer = new Map(AMD_PRODUCTS.map((p) => [p, pemToDer(m.certs[`vcek_${p.toLowerCase()}`]!)]));
 
   const snpReport = (reportData: Uint8Array, version: 3 | 5, product: AmdProduct) => {
     const lower = product.toLowerCase();
     const report = buildSnpReport({
       version, product, reportData, measurement, chipId: m.chipId, tcb: SIM_TCB[product], vcekKey: m.keys[`vcek_${lower}`]!,
     });
-    return { report, vcek: pemToDer(m.certs[`vcek_${lower}`]!) };
+    return { report, vcek: vcekDer.get(product)! };
   };
   const checkOptions = (version: unknown, product: unknown) => {
     if (version !== 3 && version !== 5) throw new AttexError('sim.options', 'SNP report version must be 3 or 5');

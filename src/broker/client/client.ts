@@ -63,15 +63,22 @@ export interface AttestationRound {
   readonly tokenExpiresAt: number;
 }
 
-export interface BrokerSession extends AttestationRound {
-  /** False until the first attestation succeeded, and again once the token expired unrenewed. */
+export interface BrokerSession {
+  /** False until the first attestation succeeded, and again once the token expired unrenewed or the session closed. */
   readonly ready: boolean;
+  /** Resolves when the first round succeeded; rejects if it failed for good. */
+  readonly whenReady: Promise<void>;
+  /** The current round (evidence, runtime data, token), undefined until ready. */
+  readonly current: AttestationRound | undefined;
   readonly secrets: SecretSource;
   /** Run a new round now (new key, nonce, evidence, token and secrets). */
   renewNow(): Promise<void>;
   /** Stop renewing and wipe the secrets from memory. */
   close(): void;
 }
+
+/** What `attestAndFetch` resolves to: a ready session with its first round at hand. */
+export interface AttestedBrokerSession extends BrokerSession, AttestationRound {}
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -162,73 +169,82 @@ function validateOptions(o: AttestAndFetchOptions): void {
   }
 }
 
-/** Attest to the broker and fetch `resources`; resolves once the first round succeeded. */
-export async function attestAndFetch(o: AttestAndFetchOptions): Promise<BrokerSession> {
+/**
+ * Start a broker session: returns at once with `ready` false, attests in the background
+ * (retrying while the broker is unreachable), then renews before each token expires.
+ */
+export function openBrokerSession(o: AttestAndFetchOptions): BrokerSession {
   validateOptions(o);
   const clock = o.clock ?? (() => new Date());
-  let current = await roundWithRetry(o);
+  let current: RoundResult | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
 
   const nameToPath = (name: string) => (o.secretNames === undefined ? name : Object.hasOwn(o.secretNames, name) ? o.secretNames[name] : undefined);
-  const expired = () => clock().getTime() >= current.tokenExpiresAt * 1000;
-
+  const live = () => !closed && current !== undefined && clock().getTime() < current.tokenExpiresAt * 1000;
   const wipe = (values: Map<string, Uint8Array>) => {
     for (const v of values.values()) v.fill(0);
     values.clear();
   };
-
-  const schedule = () => {
-    if (closed || o.renew === false) return;
-    const lifetime = current.tokenExpiresAt * 1000 - clock().getTime();
-    const margin = (o.renewMarginSeconds ?? Math.max(5, lifetime / 5000)) * 1000;
-    timer = setTimeout(() => void renew().catch(() => {}), Math.max(0, lifetime - margin));
+  const later = (ms: number) => {
+    if (closed) return;
+    timer = setTimeout(() => void renew().catch(() => {}), Math.max(0, ms));
     timer.unref();
   };
+  const schedule = () => {
+    if (closed || o.renew === false || current === undefined) return;
+    const lifetime = current.tokenExpiresAt * 1000 - clock().getTime();
+    const margin = (o.renewMarginSeconds ?? Math.max(5, lifetime / 5000)) * 1000;
+    later(lifetime - margin);
+  };
 
-  const renew = async () => {
+  const renew = async (): Promise<void> => {
     try {
       const next = await roundWithRetry(o);
       if (closed) return wipe(next.values);
       const previous = current;
       current = next;
-      wipe(previous.values);
+      if (previous !== undefined) wipe(previous.values);
       o.onRenew?.(null);
     } catch (err) {
       o.onRenew?.(err as Error);
-      if (!closed && !expired()) {
-        // Try again shortly, while the current token is still valid.
-        timer = setTimeout(() => void renew().catch(() => {}), backoffDelay(1, 1000, 5000) + 1000);
-        timer.unref();
-        return;
-      }
+      // Keep trying while the current token is still valid.
+      if (live()) later(backoffDelay(1, 1000, 5000) + 1000);
       throw err;
     }
     schedule();
   };
-  schedule();
+
+  const whenReady = roundWithRetry(o).then((first) => {
+    if (closed) return wipe(first.values);
+    current = first;
+    schedule();
+  });
+  whenReady.catch(() => {});
 
   const secrets: SecretSource = {
     has: (name) => {
       const p = nameToPath(name);
-      return !closed && p !== undefined && current.values.has(p);
+      return live() && p !== undefined && current!.values.has(p);
     },
     get: (name) => {
       const p = nameToPath(name);
-      if (closed || p === undefined) return undefined;
-      const v = current.values.get(p);
+      if (!live() || p === undefined) return undefined;
+      const v = current!.values.get(p);
       return v === undefined ? undefined : new Uint8Array(v);
     },
   };
 
   return {
     get ready() {
-      return !closed && !expired();
+      return live();
     },
-    get evidence() { return current.evidence; },
-    get runtimeData() { return current.runtimeData; },
-    get token() { return current.token; },
-    get tokenExpiresAt() { return current.tokenExpiresAt; },
+    whenReady,
+    get current() {
+      if (current === undefined) return undefined;
+      const { evidence, runtimeData, token, tokenExpiresAt } = current;
+      return { evidence, runtimeData, token, tokenExpiresAt };
+    },
     secrets,
     async renewNow() {
       if (timer !== undefined) clearTimeout(timer);
@@ -237,7 +253,24 @@ export async function attestAndFetch(o: AttestAndFetchOptions): Promise<BrokerSe
     close() {
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
-      wipe(current.values);
+      if (current !== undefined) wipe(current.values);
     },
   };
+}
+
+/** Attest to the broker and fetch `resources`; resolves once the first round succeeded. */
+export async function attestAndFetch(o: AttestAndFetchOptions): Promise<AttestedBrokerSession> {
+  const session = openBrokerSession(o);
+  try {
+    await session.whenReady;
+  } catch (err) {
+    session.close();
+    throw err;
+  }
+  return Object.defineProperties(session, {
+    evidence: { get: () => session.current?.evidence, enumerable: true },
+    runtimeData: { get: () => session.current?.runtimeData, enumerable: true },
+    token: { get: () => session.current?.token, enumerable: true },
+    tokenExpiresAt: { get: () => session.current?.tokenExpiresAt, enumerable: true },
+  }) as AttestedBrokerSession;
 }

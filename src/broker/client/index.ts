@@ -1,6 +1,8 @@
 /** Executor-side KBS client: attest, fetch and decrypt resources, expose them as a SecretSource. */
 export {
   attestAndFetch,
+  openBrokerSession,
+  type AttestedBrokerSession,
   backoffDelay,
   type AttestAndFetchOptions,
   type AttestationRound,

@@ -5,7 +5,9 @@
  */
 import type { webcrypto } from 'node:crypto';
 import 'reflect-metadata';
-import { Extension, X509Certificate, X509CertificateGenerator, X509CrlGenerator } from '@peculiar/x509';
+import {
+  BasicConstraintsExtension, Extension, KeyUsageFlags, KeyUsagesExtension, X509Certificate, X509CertificateGenerator, X509CrlGenerator,
+} from '@peculiar/x509';
 import type { AmdProduct, AmdRootSet } from '../../../src/attestation/types.ts';
 
 const PSS = { name: 'RSA-PSS', hash: 'SHA-384', saltLength: 48 } as const;
@@ -41,9 +43,21 @@ export function milanTcb(bl: number, tee: number, snp: number, ucode: number): U
   return new Uint8Array([bl, tee, 0, 0, 0, 0, snp, ucode]);
 }
 
-export async function forgePki(
-  opts: { product?: AmdProduct; cn?: string; notBefore?: Date; vcekDays?: number; hwIdEncoding?: 'raw' | 'octet' } = {},
-): Promise<ForgedPki> {
+export interface ForgeOptions {
+  readonly product?: AmdProduct;
+  readonly cn?: string;
+  readonly notBefore?: Date;
+  readonly vcekDays?: number;
+  readonly hwIdEncoding?: 'raw' | 'octet';
+  /** How the ASK signs the VCEK (default: AMD's RSA-PSS SHA-384, salt 48). */
+  readonly vcekSigningAlgorithm?: { name: 'RSA-PSS'; hash: string; saltLength: number };
+  /** Extensions added to the VCEK after the KDS ones. */
+  readonly vcekExtraExtensions?: Extension[];
+  /** Leave the ASK without basicConstraints / keyUsage (AMD's ASK has CA:TRUE, keyCertSign). */
+  readonly askWithoutCaExtensions?: boolean;
+}
+
+export async function forgePki(opts: ForgeOptions = {}): Promise<ForgedPki> {
   const product = opts.product ?? 'Milan';
   const cn = opts.cn ?? 'Test';
   const notBefore = opts.notBefore ?? new Date(Date.UTC(2024, 0, 1));
@@ -70,6 +84,9 @@ export async function forgePki(
     publicKey: askKeys.publicKey,
     signingKey: arkKeys.privateKey,
     signingAlgorithm: PSS,
+    extensions: opts.askWithoutCaExtensions
+      ? []
+      : [new BasicConstraintsExtension(true, 0, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign, true)],
   });
   const chipId = crypto.getRandomValues(new Uint8Array(64));
   const tcb = milanTcb(3, 0, 8, 115);
@@ -80,7 +97,7 @@ export async function forgePki(
     notAfter: new Date(notBefore.getTime() + (opts.vcekDays ?? 2555) * DAY),
     publicKey: vcekKeys.publicKey,
     signingKey: askKeys.privateKey,
-    signingAlgorithm: PSS,
+    signingAlgorithm: opts.vcekSigningAlgorithm ?? PSS,
     extensions: [
       new Extension('1.3.6.1.4.1.3704.1.1', false, derInt(0)),
       new Extension('1.3.6.1.4.1.3704.1.2', false, ia5(`${product}-B0`)),
@@ -89,6 +106,7 @@ export async function forgePki(
       new Extension('1.3.6.1.4.1.3704.1.3.3', false, derInt(tcb[6]!)),
       new Extension('1.3.6.1.4.1.3704.1.3.8', false, derInt(tcb[7]!)),
       new Extension('1.3.6.1.4.1.3704.1.4', false, opts.hwIdEncoding === 'octet' ? new Uint8Array([0x04, 64, ...chipId]) : chipId),
+      ...(opts.vcekExtraExtensions ?? []),
     ],
   });
   return {
@@ -142,7 +160,8 @@ export async function forgeCrl(
   issuer: X509Certificate,
   signingKey: webcrypto.CryptoKey,
   revokedSerials: string[],
-  window: { thisUpdate: Date; nextUpdate: Date },
+  window: { thisUpdate: Date; nextUpdate?: Date },
+  extensions: Extension[] = [],
 ): Promise<Uint8Array> {
   const crl = await X509CrlGenerator.create({
     issuer: issuer.subject,
@@ -151,6 +170,7 @@ export async function forgeCrl(
     entries: revokedSerials.map((serialNumber) => ({ serialNumber, revocationDate: window.thisUpdate })),
     signingKey,
     signingAlgorithm: PSS,
+    extensions,
   });
   return new Uint8Array(crl.rawData);
 }

@@ -1,0 +1,66 @@
+/**
+ * Idempotency: a retried request with the same (caller, Idempotency-Key) must not run again.
+ *
+ * The invocation id of such a request is derived from (executor, caller, key), so the log itself
+ * remembers every keyed invocation across restarts (the ledger indexes entries by invocation
+ * id). This bounded in-memory table additionally keeps recent results (with their outputs) and
+ * joins concurrent duplicates to the first request's run.
+ */
+import { createHash } from 'node:crypto';
+import type { DispatchResult } from './service.ts';
+
+/** A UUIDv8 (RFC 9562, custom) from SHA-256 over the idempotency scope. */
+export function idempotentInvocationId(executorId: string, callerId: string, key: string): string {
+  const b = createHash('sha256').update(`attex-idempotency/1\u0000${executorId}\u0000${callerId}\u0000${key}`).digest().subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x80;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+interface Entry {
+  /** SHA-256 hex of the request body: a reused key with another body is a conflict. */
+  readonly inputDigest: string;
+  readonly result: Promise<DispatchResult>;
+  bytes: number;
+}
+
+export class IdempotencyTable {
+  readonly #entries = new Map<string, Entry>();
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
+
+  constructor(maxEntries = 100_000, maxBytes = 64 << 20) {
+    this.#maxEntries = maxEntries;
+    this.#maxBytes = maxBytes;
+  }
+
+  get(invocationId: string): Entry | undefined {
+    return this.#entries.get(invocationId);
+  }
+
+  /** Record an in-flight request; a failed run (no receipt) is forgotten so a retry may run. */
+  begin(invocationId: string, inputDigest: string, result: Promise<DispatchResult>): void {
+    const entry: Entry = { inputDigest, result, bytes: 256 };
+    this.#entries.set(invocationId, entry);
+    result.then(
+      (r) => {
+        entry.bytes = 256 + r.receipt.length + r.proof.length + (r.output === undefined ? 0 : JSON.stringify(r.output).length);
+        this.#bytes += entry.bytes;
+        this.#evict();
+      },
+      () => {
+        if (this.#entries.get(invocationId) === entry) this.#entries.delete(invocationId);
+      },
+    );
+  }
+
+  #evict(): void {
+    for (const [id, e] of this.#entries) {
+      if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
+      this.#entries.delete(id);
+      this.#bytes -= e.bytes;
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Time, trust and the client's resilience: expired nonces and tokens under an injected clock,
+ * simulated evidence and foreign measurements refused by trust and appraisal, the client
+ * retrying an unreachable broker with backoff and renewing before its token expires.
+ */
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simProvider } from '../../src/attestation/providers/index.ts';
+import type { SimulatedTee } from '../../src/attestation/sim/index.ts';
+import { attestAndFetch, backoffDelay, openBrokerSession, BrokerCallError } from '../../src/broker/client/index.ts';
+import { toHex } from '../../src/util/index.ts';
+import { appraisalPolicyFor, attestSim, attestationFor, auth, call, openSim, startBroker, teeKey, tempDir, type TestBroker } from './harness.ts';
+
+let tmp: Awaited<ReturnType<typeof tempDir>>;
+let sim: SimulatedTee;
+let m: string;
+const open: TestBroker[] = [];
+
+const policyFor = (measurement: string) => ({
+  version: 1,
+  id: 'lifecycle',
+  rules: [{ resources: ['app/key/*'], tees: ['sim-snp'], measurements: [measurement], minStatus: 'warning', allowSimulated: true }],
+});
+
+async function broker(opts: Partial<Parameters<typeof startBroker>[0]> = {}): Promise<TestBroker> {
+  const b = await startBroker({ sim, dir: tmp.dir, resourcePolicy: policyFor(m), ...opts });
+  await b.broker.store.put('app/key/db', new TextEncoder().encode('lifecycle-secret'));
+  open.push(b);
+  return b;
+}
+
+beforeAll(async () => {
+  tmp = await tempDir('attex-broker-life-');
+  sim = await openSim(tmp.dir);
+  m = toHex(sim.measurement);
+});
+
+afterAll(async () => {
+  for (const b of open) await b.close();
+  await tmp?.cleanup();
+});
+
+describe('injected clock', () => {
+  it('an expired nonce is refused and the refusal audited', async () => {
+    let now = Date.now();
+    const b = await broker({ clock: () => new Date(now), sessionTtlSeconds: 60 });
+    const { cookie, nonce } = await auth(b.url);
+    const key = await teeKey();
+    const body = await attestationFor(sim, { nonce, 'tee-pubkey': key.pub });
+    now += 61_000;
+    const before = b.broker.ledger.size;
+    const res = await call(`${b.url}/kbs/v0/attest`, { body, headers: { cookie } });
+    expect(res.status).toBe(401);
+    expect(res.json).toMatchObject({ type: 'https://github.com/confidential-containers/kbs/errors/ExpiredCookie', code: 'broker.session-expired' });
+    const entries = (await b.auditEntries()).slice(before);
+    expect(entries).toMatchObject([{ event: 'attest', decision: 'deny', reason: 'broker.session-expired', status: 401 }]);
+  });
+
+  it('an expired token and its session are refused', async () => {
+    let now = Date.now();
+    const b = await broker({ clock: () => new Date(now), tokenTtlSeconds: 120 });
+    const a = await attestSim(b.url, sim);
+    expect(a.res.status).toBe(200);
+    expect((await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: `Bearer ${a.token}` } })).status).toBe(200);
+    now += 121_000;
+    const before = b.broker.ledger.size;
+    const bearer = await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: `Bearer ${a.token}` } });
+    expect(bearer.status).toBe(401);
+    expect(bearer.json).toMatchObject({ code: 'broker.token-expired', type: 'https://github.com/confidential-containers/kbs/errors/JWTVerificationFailed' });
+    const cookie = await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { cookie: a.cookie } });
+    expect(cookie.status).toBe(401);
+    expect(cookie.json['code']).toBe('broker.session-expired');
+    const entries = (await b.auditEntries()).slice(before);
+    expect(entries.map((e) => [e.decision, e.reason])).toEqual([['deny', 'broker.token-expired'], ['deny', 'broker.session-expired']]);
+  });
+});
+
+describe('trust and appraisal', () => {
+  it('simulated evidence when the broker does not trust simulated roots', async () => {
+    const b = await broker({ allowSimulated: false, appraisalPolicy: appraisalPolicyFor(m, { allowSimulated: false }) });
+    const before = b.broker.ledger.size;
+    const a = await attestSim(b.url, sim);
+    expect(a.res.status).toBe(401);
+    expect(a.res.json).toMatchObject({ type: 'https://github.com/confidential-containers/kbs/errors/VerificationFailed', code: 'attestation.simulated-root' });
+    expect(String(a.res.json['detail'])).toMatch(/simulated/i);
+    const [entry] = (await b.auditEntries()).slice(before);
+    expect(entry).toMatchObject({ event: 'attest', decision: 'deny', reason: 'attestation.simulated-root', simulated: true });
+    expect((await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { cookie: a.cookie } })).status).toBe(401);
+  });
+
+  it('a measurement the appraisal policy does not list', async () => {
+    const b = await broker({ appraisalPolicy: appraisalPolicyFor('cd'.repeat(48)) });
+    const before = b.broker.ledger.size;
+    const a = await attestSim(b.url, sim);
+    expect(a.res.status).toBe(401);
+    expect(a.res.json['code']).toBe('appraisal.measurement');
+    const [entry] = (await b.auditEntries()).slice(before);
+    expect(entry).toMatchObject({ decision: 'deny', reason: 'appraisal.measurement', measurement: m, appraisal: { status: 'contraindicated' } });
+  });
+});
+
+describe('client', () => {
+  it('is not ready until attested, retries an unreachable broker with backoff, then gets its secrets', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const session = openBrokerSession({
+      brokerUrl: `http://127.0.0.1:${port}`,
+      provider: simProvider({ stateDir: path.join(tmp.dir, 'sim') }),
+      resources: ['app/key/db'],
+      retry: { attempts: 40, baseDelayMs: 20, maxDelayMs: 150 },
+      renew: false,
+    });
+    try {
+      expect(session.ready).toBe(false);
+      expect(session.secrets.has('app/key/db')).toBe(false);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(session.ready).toBe(false);
+      await broker({ port });
+      await session.whenReady;
+      expect(session.ready).toBe(true);
+      expect(new TextDecoder().decode(session.secrets.get('app/key/db'))).toBe('lifecycle-secret');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('renews before the token expires', async () => {
+    const b = await broker({ tokenTtlSeconds: 4 });
+    const renewed = new Promise<Error | null>((resolve) => {
+      void attestAndFetch({
+        brokerUrl: b.url,
+        provider: simProvider({ stateDir: path.join(tmp.dir, 'sim') }),
+        resources: ['app/key/db'],
+        renewMarginSeconds: 3,
+        onRenew: resolve,
+      }).then((s) => {
+        first = s;
+      });
+    });
+    let first: Awaited<ReturnType<typeof attestAndFetch>> | undefined;
+    try {
+      expect(await renewed).toBeNull();
+      expect(first).toBeDefined();
+      const s = first!;
+      expect(s.ready).toBe(true);
+      const attests = (await b.auditEntries()).filter((e) => e.decision === 'token-issued');
+      expect(attests).toHaveLength(2);
+      expect(attests[0]!.tokenId).not.toBe(attests[1]!.tokenId);
+      expect(s.token).toBeTypeOf('string');
+      expect(new TextDecoder().decode(s.secrets.get('app/key/db'))).toBe('lifecycle-secret');
+    } finally {
+      first?.close();
+    }
+  });
+
+  it('a policy refusal is final: no retry, a typed error with the problem code', async () => {
+    const b = await broker();
+    const before = b.broker.ledger.size;
+    const err = await attestAndFetch({
+      brokerUrl: b.url,
+      provider: simProvider({ stateDir: path.join(tmp.dir, 'sim') }),
+      resources: ['app/other/db'],
+      retry: { attempts: 5, baseDelayMs: 1 },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BrokerCallError);
+    expect(err).toMatchObject({ code: 'broker.policy.no-rule', status: 403, retryable: false });
+    expect((await b.auditEntries()).slice(before).filter((e) => e.decision === 'token-issued')).toHaveLength(1);
+  });
+
+  it('backoff is exponential with full jitter, capped', () => {
+    expect(backoffDelay(0, 100, 1000, () => 0.999)).toBe(99);
+    expect(backoffDelay(3, 100, 1000, () => 0.5)).toBe(400);
+    expect(backoffDelay(10, 100, 1000, () => 0.999)).toBe(999);
+    expect(backoffDelay(5, 100, 1000, () => 0)).toBe(0);
+  });
+});
