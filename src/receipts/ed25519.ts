@@ -16,14 +16,32 @@ ed.hashes.sha512 = sha512;
 export const ED25519_PUBLIC_KEY_LENGTH = 32;
 export const ED25519_SIGNATURE_LENGTH = 64;
 
-/** Strict verification; false (never a throw) for any malformed input. */
-export function verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  if (signature.length !== ED25519_SIGNATURE_LENGTH || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) return false;
+export type Ed25519Verify = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
+
+/** Strict RFC 8032 verification with noble (pure JS, ~0.3k/s per core). */
+export function verifyEd25519Portable(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   try {
     return ed.verify(signature, message, publicKey, { zip215: false });
   } catch {
     return false;
   }
+}
+
+let backend: Ed25519Verify = verifyEd25519Portable;
+
+/**
+ * Installs a faster verifier with the same strict semantics (on Node: node:crypto, ~20x faster;
+ * see ed25519-node.ts). The parity test holds both to identical verdicts on RFC 8032 vectors and
+ * the non-canonical edge cases.
+ */
+export function useEd25519Verifier(verify: Ed25519Verify): void {
+  backend = verify;
+}
+
+/** Strict verification; false (never a throw) for any malformed input. */
+export function verifyEd25519(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== ED25519_SIGNATURE_LENGTH || publicKey.length !== ED25519_PUBLIC_KEY_LENGTH) return false;
+  return backend(signature, message, publicKey);
 }
 
 /** The securesystemslib public-key JSON (canonical form) for an Ed25519 key. */

@@ -22,6 +22,7 @@ interface Entry {
   /** SHA-256 hex of the request body: a reused key with another body is a conflict. */
   readonly inputDigest: string;
   readonly result: Promise<DispatchResult>;
+  /** Bytes charged against the table once the result is in (0 while in flight). */
   bytes: number;
 }
 
@@ -42,10 +43,11 @@ export class IdempotencyTable {
 
   /** Record an in-flight request; a failed run (no receipt) is forgotten so a retry may run. */
   begin(invocationId: string, inputDigest: string, result: Promise<DispatchResult>): void {
-    const entry: Entry = { inputDigest, result, bytes: 256 };
+    const entry: Entry = { inputDigest, result, bytes: 0 };
     this.#entries.set(invocationId, entry);
     result.then(
       (r) => {
+        if (this.#entries.get(invocationId) !== entry) return;
         entry.bytes = 256 + r.receipt.length + r.proof.length + (r.output === undefined ? 0 : JSON.stringify(r.output).length);
         this.#bytes += entry.bytes;
         this.#evict();

@@ -23,6 +23,7 @@ const STATUS_BY_PREFIX: ReadonlyArray<readonly [string, number]> = [
   ['auth.', 401],
   ['authz.', 403],
   ['request.too-large', 413],
+  ['request.idempotency-conflict', 409],
   ['request.unsupported-media-type', 415],
   ['request.', 400],
   ['action.unknown', 404],
@@ -41,7 +42,7 @@ export function statusFor(code: string): number {
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 413: 'Content Too Large',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large',
   415: 'Unsupported Media Type', 422: 'Action Failed', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 

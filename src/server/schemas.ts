@@ -38,7 +38,7 @@ const dispatchResult = {
   required: ['invocationId', 'outcome', 'receipt', 'logIndex', 'proof', 'replayed'],
 } as const;
 
-const errors = { 400: problem, 401: problem, 403: problem, 404: problem, 413: problem, 415: problem, 429: problem, 500: problem, 503: problem };
+const errors = { 400: problem, 401: problem, 403: problem, 404: problem, 409: problem, 413: problem, 415: problem, 429: problem, 500: problem, 503: problem };
 
 export const routeSchemas = {
   dispatch: {

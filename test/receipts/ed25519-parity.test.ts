@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import * as ed from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
-import { createReceiptSigner, ed25519PrivateKeyFromSeed, verifyEd25519 } from '../../src/receipts/index.ts';
+import { createReceiptSigner, ed25519PrivateKeyFromSeed, verifyEd25519Node } from '../../src/receipts/index.ts';
+// The portable verifier (noble, strict) against node:crypto, both directly and as the installed backend.
+import { verifyEd25519Portable as verifyEd25519 } from '../../src/receipts/ed25519.ts';
 
 ed.hashes.sha512 = sha512;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,10 +24,15 @@ const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 
 function nodeVerifies(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array): boolean {
+  const viaBackend = verifyEd25519Node(sig, msg, pub);
   try {
     const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub).toString('base64url') }, format: 'jwk' });
-    return nodeVerify(null, msg, key, sig);
-  } catch {
+    const direct = nodeVerify(null, msg, key, sig);
+    if (direct !== viaBackend) throw new Error('node:crypto backend disagrees with node:crypto itself');
+    return direct;
+  } catch (err) {
+    if (err instanceof Error && err.message.includes('disagrees')) throw err;
+    if (viaBackend) throw new Error('node:crypto backend accepted what node:crypto refuses');
     return false;
   }
 }

@@ -1,61 +1,20 @@
 /**
- * Certificate and key helpers shared by the PCK chain and the collateral checks:
- * strict PEM splitting, issuer/signature checks with @peculiar/x509, trust-anchor lookup,
- * and raw P-256 ECDSA (r||s) verification with node:crypto (the per-quote hot path).
+ * Certificate and key helpers of the PCK chain and the collateral checks: issuer/signature
+ * checks with @peculiar/x509, trust-anchor lookup, validity at `now`, and raw P-256 ECDSA (r||s)
+ * verification with node:crypto (the per-quote hot path). PEM, DER and profile checks live in
+ * ../x509, shared with the SNP verifier.
  */
 import { createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import 'reflect-metadata';
-import { BasicConstraintsExtension, X509Certificate } from '@peculiar/x509';
-import { AttexError } from '../../errors/index.ts';
+import type { X509Certificate } from '@peculiar/x509';
+import { commonName } from '../x509/index.ts';
 import type { IntelRoot, TrustStore } from '../types.ts';
-
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g;
-const MAX_CERTS = 8;
-
-/** Split a PEM bundle into certificates; only whitespace (and trailing NULs) may sit between blocks. */
-export function parsePemCertificates(text: string, code: string, what: string): X509Certificate[] {
-  const trimmed = text.replace(/\0+$/, '');
-  const certs: X509Certificate[] = [];
-  let last = 0;
-  for (const m of trimmed.matchAll(PEM_BLOCK)) {
-    if (trimmed.slice(last, m.index).trim() !== '') throw new AttexError(code, `${what}: unexpected text between PEM blocks`);
-    last = m.index + m[0].length;
-    if (certs.length >= MAX_CERTS) throw new AttexError(code, `${what}: more than ${MAX_CERTS} certificates`);
-    const b64 = m[1]!.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new AttexError(code, `${what}: bad base64 in PEM block`);
-    try {
-      certs.push(new X509Certificate(Buffer.from(b64, 'base64')));
-    } catch (err) {
-      throw new AttexError(code, `${what}: certificate ${certs.length} is not valid X.509`, { cause: err });
-    }
-  }
-  if (trimmed.slice(last).trim() !== '') throw new AttexError(code, `${what}: unexpected text after the last PEM block`);
-  if (certs.length === 0) throw new AttexError(code, `${what}: no certificate found`);
-  return certs;
-}
-
-export function commonName(cert: X509Certificate): string {
-  try {
-    return cert.subjectName.getField('CN')[0] ?? cert.subject;
-  } catch {
-    return cert.subject;
-  }
-}
 
 /** True when `issuer` issued `cert`: names chain and the signature verifies under issuer's key. */
 export async function isSignedBy(cert: X509Certificate, issuer: X509Certificate): Promise<boolean> {
   if (cert.issuer !== issuer.subject) return false;
   try {
     return await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
-  } catch {
-    return false;
-  }
-}
-
-export function isCa(cert: X509Certificate): boolean {
-  try {
-    const bc = cert.getExtension(BasicConstraintsExtension);
-    return bc !== null && bc.ca;
   } catch {
     return false;
   }

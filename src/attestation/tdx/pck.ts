@@ -6,11 +6,12 @@
 import type { KeyObject } from 'node:crypto';
 import type { X509Certificate } from '@peculiar/x509';
 import { AttexError } from '../../errors/index.ts';
-import { nodeKeyOf, parsePemCertificates } from './certs.ts';
 import {
   TAG_ENUMERATED, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE,
-  decodeOid, decodeSmallUnsigned, expectTag, readTlvs,
-} from './der.ts';
+  decodeOid as decodeOidAs, decodeSmallUnsigned as decodeSmallUnsignedAs, expectTag as expectTagAs, parsePemCertificates, readTlvs as readTlvsAs,
+  type Tlv,
+} from '../x509/index.ts';
+import { nodeKeyOf } from './certs.ts';
 
 export const SGX_EXTENSION_OID = '1.2.840.113741.1.13.1';
 const TCB_OID = `${SGX_EXTENSION_OID}.2`;
@@ -40,9 +41,17 @@ export interface PckChain {
 
 const SGX_TYPES = ['Standard', 'Scalable', 'ScalableWithIntegrity'];
 
+const EXTENSION_CODE = 'tdx.pck-extension';
+
 function fail(message: string): never {
-  throw new AttexError('tdx.pck-extension', message);
+  throw new AttexError(EXTENSION_CODE, message);
 }
+
+// The shared DER reader, failing with this module's code.
+const readTlvs = (bytes: Uint8Array): Tlv[] => readTlvsAs(bytes, EXTENSION_CODE);
+const expectTag = (tlv: Tlv | undefined, tag: number, what: string): Uint8Array => expectTagAs(tlv, tag, EXTENSION_CODE, what);
+const decodeOid = (value: Uint8Array): string => decodeOidAs(value, EXTENSION_CODE);
+const decodeSmallUnsigned = (value: Uint8Array, what: string): number => decodeSmallUnsignedAs(value, EXTENSION_CODE, what);
 
 function octets(value: Uint8Array, length: number, what: string): Uint8Array {
   if (value.length !== length) fail(`${what} is ${value.length} bytes, expected ${length}`);
@@ -53,7 +62,7 @@ function octets(value: Uint8Array, length: number, what: string): Uint8Array {
 export function parseSgxExtension(der: Uint8Array): SgxExtension {
   const outer = readTlvs(der);
   if (outer.length !== 1) fail('SGX extension is not a single SEQUENCE');
-  const entries = new Map<string, { tag: number; value: Uint8Array }>();
+  const entries = new Map<string, Tlv>();
   for (const item of readTlvs(expectTag(outer[0], TAG_SEQUENCE, 'SGX extension'))) {
     const [oid, value, extra] = readTlvs(expectTag(item, TAG_SEQUENCE, 'SGX extension entry'));
     if (value === undefined || extra !== undefined) fail('SGX extension entry is not an {OID, value} pair');
@@ -67,7 +76,7 @@ export function parseSgxExtension(der: Uint8Array): SgxExtension {
     return expectTag(v, tag, what);
   };
 
-  const tcb = new Map<string, { tag: number; value: Uint8Array }>();
+  const tcb = new Map<string, Tlv>();
   for (const item of readTlvs(get(2, TAG_SEQUENCE, 'TCB'))) {
     const [oid, value, extra] = readTlvs(expectTag(item, TAG_SEQUENCE, 'TCB entry'));
     if (value === undefined || extra !== undefined) fail('TCB entry is not an {OID, value} pair');

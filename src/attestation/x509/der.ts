@@ -90,7 +90,10 @@ export function decodeOid(value: Uint8Array, code: string): string {
 
 /** A small non-negative INTEGER or ENUMERATED value (SVNs, versions, salt lengths). */
 export function decodeSmallUnsigned(value: Uint8Array, code: string, what: string): number {
-  if (value.length === 0 || value.length > 4) throw new AttexError(code, `${what}: integer of ${value.length} bytes`);
+  // DER needs a leading zero byte for values with the top bit set, so 2^32 - 1 takes five bytes.
+  if (value.length === 0 || value.length > 5 || (value.length === 5 && value[0] !== 0)) {
+    throw new AttexError(code, `${what}: integer of ${value.length} bytes`);
+  }
   if (value[0]! & 0x80) throw new AttexError(code, `${what}: negative integer`);
   let n = 0;
   for (const b of value) n = n * 256 + b;

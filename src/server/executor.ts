@@ -1,0 +1,355 @@
+/**
+ * The attested executor: the real ExecutorService behind the HTTP app.
+ *
+ * Start-up (AttestedExecutor.start), in order; any failure stops start-up with a typed error:
+ *   1. receipt key: a fresh Ed25519 key in memory (never written; see keys.ts for why)
+ *   2. log: the ledger in `<stateDir>/log`, signed by the persisted log key
+ *   3. components: built or taken from the cache, loaded, compiled into the sandbox pool
+ *   4. attestation: evidence binding the receipt key, via the broker (which releases the
+ *      components' secrets) or directly from the provider; verified by the executor itself
+ *   5. attestation record: a DSSE statement signed by the receipt key, appended to the log;
+ *      every receipt of this boot names its index
+ * Ready only when all five are done (and, with a broker, while its token is valid).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import pkg from '../../package.json' with { type: 'json' };
+import { type EvidenceProvider, detectProvider } from '../attestation/providers/index.ts';
+import type { AmdRootSet, IntelRoot } from '../attestation/types.ts';
+import { AttexError } from '../errors/index.ts';
+import { Ledger } from '../ledger/index.ts';
+import {
+  type ReceiptSigner,
+  buildAttestationRecordStatement,
+  buildExecutionStatement,
+  createReceiptSigner,
+  encodeBase64,
+  parseDsse,
+  MAX_ENVELOPE_BYTES,
+  signStatement,
+} from '../receipts/index.ts';
+import type { BuildEvent } from '../sandbox/build.ts';
+import { FileKvStore, type LoadedComponent, SandboxPool } from '../sandbox/index.ts';
+import { sha256, toHex } from '../util/index.ts';
+import { encodeBundle } from '../verify/index.ts';
+import { type ExecutorAttestation, attestExecutor } from './attest.ts';
+import { loadDeployedComponents, secretsNeeded } from './components.ts';
+import type { ExecutorConfig } from './config.ts';
+import { IdempotencyTable, idempotentInvocationId } from './idempotency.ts';
+import { loadOrCreateLogKey, writeReceiptPublicKey } from './keys.ts';
+import { executionParams, uuidv7 } from './receipt.ts';
+import type { DispatchRequest, DispatchResult, ExecutorService, Readiness } from './service.ts';
+
+export const EXECUTOR_VERSION: string = (pkg as { version: string }).version;
+const RECORD_KEY_PREFIX = 'attestation-record:';
+
+export interface ExecutorOptions {
+  readonly config: ExecutorConfig;
+  readonly logger?: Logger;
+  readonly clock?: () => Date;
+  /** Evidence provider override; default: the one `config.evidence` selects. */
+  readonly provider?: EvidenceProvider;
+  readonly onBuildProgress?: (event: BuildEvent) => void;
+  readonly signal?: AbortSignal;
+}
+
+interface ProviderChoice {
+  readonly provider: EvidenceProvider;
+  readonly simulatedRoots?: { readonly amd: readonly AmdRootSet[]; readonly intel: readonly IntelRoot[] };
+}
+
+async function providerFor(config: ExecutorConfig): Promise<ProviderChoice> {
+  const e = config.evidence;
+  if (e.provider === 'sim') {
+    if (config.mode !== 'simulated') throw new AttexError('config.invalid', 'the simulated TEE needs mode "simulated"');
+    const { openSimulatedTee } = await import('../attestation/sim/index.ts');
+    const tee = await openSimulatedTee(e.simStateDir!); // creates the simulated PKI on first use
+    const provider = await detectProvider({ prefer: 'sim', simStateDir: e.simStateDir!, ...(e.simKind ? { simKind: e.simKind } : {}) });
+    return { provider, simulatedRoots: { amd: tee.amdRoots, intel: tee.intelRoots } };
+  }
+  const provider = await detectProvider({
+    prefer: e.provider,
+    ...(e.tpmDevice ? { tpmDevice: e.tpmDevice } : {}),
+    ...(config.mode === 'simulated' && e.simStateDir ? { simStateDir: e.simStateDir } : {}),
+  });
+  return { provider };
+}
+
+interface LoggedRecord {
+  readonly envelope: Uint8Array;
+  readonly index: number;
+}
+
+export class AttestedExecutor implements ExecutorService {
+  readonly config: ExecutorConfig;
+  readonly ledger: Ledger;
+  readonly pool: SandboxPool;
+  readonly signer: ReceiptSigner;
+  readonly attestation: ExecutorAttestation;
+  readonly record: LoggedRecord;
+  readonly receiptPublicKeyFile: string;
+  readonly #clock: () => Date;
+  readonly #logger: Logger | undefined;
+  readonly #kv: FileKvStore;
+  readonly #idempotency = new IdempotencyTable();
+  #running = 0;
+  #closed = false;
+
+  private constructor(p: {
+    config: ExecutorConfig; ledger: Ledger; pool: SandboxPool; signer: ReceiptSigner; attestation: ExecutorAttestation;
+    record: LoggedRecord; receiptPublicKeyFile: string; clock: () => Date; logger: Logger | undefined;
+  }) {
+    this.config = p.config;
+    this.ledger = p.ledger;
+    this.pool = p.pool;
+    this.signer = p.signer;
+    this.attestation = p.attestation;
+    this.record = p.record;
+    this.receiptPublicKeyFile = p.receiptPublicKeyFile;
+    this.#clock = p.clock;
+    this.#logger = p.logger;
+    this.#kv = new FileKvStore(path.join(p.config.stateDir, 'kv'));
+  }
+
+  static async start(o: ExecutorOptions): Promise<AttestedExecutor> {
+    const { config } = o;
+    const clock = o.clock ?? (() => new Date());
+    const log = o.logger;
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    const signer = createReceiptSigner();
+    log?.info({ keyId: signer.keyId }, 'receipt key generated (in memory only)');
+
+    const { privateKey } = await loadOrCreateLogKey(config.stateDir);
+    const ledger = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey } });
+    const cleanup: Array<() => Promise<void> | void> = [() => ledger.close()];
+    const fail = async (err: unknown): Promise<never> => {
+      for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
+      throw err;
+    };
+    try {
+      log?.info({ origin: ledger.origin, size: ledger.size, vkey: ledger.verifierKey }, 'log opened');
+      const components = await loadDeployedComponents({
+        componentsDir: config.componentsDir,
+        cacheDir: config.componentsCacheDir,
+        ...(config.actions ? { only: config.actions } : {}),
+        ...(o.onBuildProgress ? { onProgress: o.onBuildProgress } : {}),
+      });
+      const needed = secretsNeeded(components);
+      const mapping: Record<string, string> = {};
+      for (const name of needed) {
+        const resource = config.broker?.secrets[name];
+        if (resource === undefined) {
+          throw new AttexError('config.invalid', `executor config /broker/secrets: component secret '${name}' has no broker resource${config.broker ? '' : ' (no broker is configured)'}`);
+        }
+        mapping[name] = resource;
+      }
+      const pool = await SandboxPool.create({ size: config.limits.poolSize, components, maxInputBytes: config.limits.bodyLimitBytes });
+      cleanup.push(() => pool.close());
+      log?.info({ actions: components.map((c) => `${c.name}@${c.digest}`) }, 'components compiled');
+
+      const { provider, simulatedRoots }: ProviderChoice = o.provider ? { provider: o.provider } : await providerFor(config);
+      const attestation = await attestExecutor({
+        provider,
+        receiptKey: signer.publicKeyRaw,
+        allowSimulated: config.mode === 'simulated',
+        ...(simulatedRoots ? { simulatedRoots } : {}),
+        ...(config.broker ? { broker: { url: config.broker.url, secrets: mapping } } : {}),
+        ...(log ? { logger: log } : {}),
+        clock,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      cleanup.push(() => attestation.close());
+      log?.info({ tee: attestation.tee, measurement: attestation.measurement, appraisal: attestation.appraisal?.status ?? 'none', secrets: needed }, 'attested');
+
+      const statement = buildAttestationRecordStatement({
+        executor: { id: config.executorId, version: EXECUTOR_VERSION },
+        receiptKey: signer.publicKeyRaw,
+        teePublicKey: attestation.teePublicKey,
+        nonce: attestation.nonce,
+        evidence: attestation.evidence,
+        ...(attestation.appraisal ? { appraisal: attestation.appraisal } : {}),
+        ...(attestation.brokerToken ? { brokerToken: attestation.brokerToken } : {}),
+        createdAt: clock(),
+      });
+      const envelope = signStatement(statement, signer);
+      const { index } = await ledger.append(envelope, { key: `${RECORD_KEY_PREFIX}${signer.keyId}` });
+      await ledger.publishCheckpoint();
+      const receiptPublicKeyFile = await writeReceiptPublicKey(config.stateDir, signer.publicKeyRaw);
+      log?.info({ index }, 'attestation record logged');
+      return new AttestedExecutor({ config, ledger, pool, signer, attestation, record: { envelope, index }, receiptPublicKeyFile, clock, logger: log });
+    } catch (err) {
+      return fail(err);
+    }
+  }
+
+  readiness(): Readiness {
+    const checks = {
+      attested: true,
+      componentsCompiled: this.pool.components.size > 0,
+      secretsLoaded: this.attestation.secretsReady(),
+      logOpen: !this.#closed,
+    };
+    return { ready: Object.values(checks).every(Boolean), checks };
+  }
+
+  hasAction(name: string): boolean {
+    return this.pool.components.has(name);
+  }
+
+  async dispatch(req: DispatchRequest): Promise<DispatchResult> {
+    if (this.#closed) throw new AttexError('server.shutting-down', 'the executor is shutting down');
+    const component = this.pool.components.get(req.action);
+    if (!component) throw new AttexError('action.unknown', `no action named '${req.action}' is deployed`);
+    if (req.idempotencyKey === undefined) return this.#run(uuidv7(this.#clock().getTime(), randomBytes(16)), component, req);
+
+    const invocationId = idempotentInvocationId(this.config.executorId, req.caller.id, req.idempotencyKey);
+    const inputDigest = toHex(sha256(req.inputBytes));
+    const known = this.#idempotency.get(invocationId);
+    if (known) {
+      if (known.inputDigest !== inputDigest) throw conflict();
+      return { ...(await known.result), replayed: true };
+    }
+    const logged = this.ledger.findByKey(invocationId);
+    if (logged !== undefined) return this.#replayFromLog(invocationId, logged, inputDigest);
+    const result = this.#run(invocationId, component, req);
+    this.#idempotency.begin(invocationId, inputDigest, result);
+    return result;
+  }
+
+  async #run(invocationId: string, component: LoadedComponent, req: DispatchRequest): Promise<DispatchResult> {
+    this.#running++;
+    try {
+      const startedAt = this.#clock();
+      const run = await this.pool.run(component.name, Buffer.from(req.inputBytes).toString('utf8'), { secrets: this.attestation.secrets, kv: this.#kv });
+      const finishedAt = this.#clock();
+      const output = run.ok && run.output !== undefined ? new TextEncoder().encode(run.output) : new Uint8Array(0);
+      if (!run.ok) this.#logger?.warn({ invocationId, action: component.name, code: run.error?.code }, 'action failed');
+      const params = executionParams({
+        invocationId,
+        caller: req.caller,
+        ...(req.signature
+          ? { requestSignature: { keyId: req.signature.keyId, signatureInput: req.signature.signatureInput, signature: req.signature.signature, contentDigest: req.signature.contentDigest } }
+          : {}),
+        component,
+        input: req.inputBytes,
+        output,
+        run,
+        executor: { id: this.config.executorId, version: EXECUTOR_VERSION, signingKey: this.signer.publicKeyRaw },
+        attestation: this.attestation,
+        recordLogIndex: this.record.index,
+        startedAt,
+        finishedAt,
+      });
+      let envelope = signStatement(buildExecutionStatement(params, this.config.receipts), this.signer);
+      // Inlined content can push a receipt past the log's entry limit: then digests only.
+      if (envelope.length > MAX_ENVELOPE_BYTES) envelope = signStatement(buildExecutionStatement(params), this.signer);
+      const { index } = await this.ledger.append(envelope, { key: invocationId });
+      const proof = await this.ledger.tlogProof(index);
+      return {
+        invocationId,
+        outcome: run.ok ? 'ok' : 'error',
+        ...(run.ok && run.output !== undefined ? { output: JSON.parse(run.output) as unknown } : {}),
+        ...(run.ok ? {} : { error: { code: run.error?.code ?? 'sandbox.trap', message: run.error?.message ?? 'the action failed' } }),
+        receipt: encodeBase64(envelope),
+        logIndex: index,
+        proof,
+        replayed: false,
+      };
+    } finally {
+      this.#running--;
+    }
+  }
+
+  async #replayFromLog(invocationId: string, index: number, inputDigest: string): Promise<DispatchResult> {
+    const envelope = await this.ledger.get(index);
+    const p = receiptPredicate(envelope);
+    if (p.input?.digest?.sha256 !== inputDigest) throw conflict();
+    return {
+      invocationId,
+      outcome: p.outcome === 'ok' ? 'ok' : 'error',
+      ...(p.outcome === 'ok' ? {} : { error: { code: p.errorCode ?? 'sandbox.trap', message: 'the earlier run of this request failed (output not retained across restarts)' } }),
+      receipt: encodeBase64(envelope),
+      logIndex: index,
+      proof: await this.ledger.tlogProof(index),
+      replayed: true,
+    };
+  }
+
+  async receiptBundle(invocationId: string): Promise<unknown | undefined> {
+    const index = this.ledger.findByKey(invocationId);
+    if (index === undefined) return undefined;
+    const receipt = await this.ledger.get(index);
+    const recordIndex = receiptPredicate(receipt).attestation?.recordLogIndex;
+    if (typeof recordIndex !== 'number') return undefined;
+    const proof = await this.ledger.tlogProof(index);
+    const record = await this.ledger.get(recordIndex);
+    const recordProof = await this.ledger.tlogProof(recordIndex);
+    return JSON.parse(encodeBundle({ receipt, proof, attestation: { record, proof: recordProof } })) as unknown;
+  }
+
+  async attestationRecord(): Promise<unknown> {
+    return {
+      logIndex: this.record.index,
+      record: encodeBase64(this.record.envelope),
+      proof: await this.ledger.tlogProof(this.record.index),
+      receiptKey: encodeBase64(this.signer.publicKeyRaw),
+      keyId: this.signer.keyId,
+      evidenceKind: this.attestation.kind,
+      tee: this.attestation.tee,
+      simulated: this.attestation.simulated,
+      measurement: this.attestation.measurement,
+      appraisal: this.attestation.appraisal ?? null,
+      logVerifierKey: this.ledger.verifierKey,
+    };
+  }
+
+  logCheckpoint(): string {
+    return this.ledger.checkpoint();
+  }
+
+  async logTile(tilePath: string): Promise<Uint8Array | undefined> {
+    if (!/^tile\/[0-9a-z./]+$/.test(tilePath) || tilePath.includes('..')) return undefined;
+    try {
+      return new Uint8Array(await readFile(path.join(this.ledger.dir, tilePath)));
+    } catch {
+      return undefined;
+    }
+  }
+
+  poolStats(): { running: number; queued: number } {
+    return { running: this.#running, queued: 0 };
+  }
+
+  ledgerSize(): number {
+    return this.ledger.size;
+  }
+
+  /** Stop: callers must have drained in-flight requests; then the pool, secrets and log close. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.pool.close();
+    this.attestation.close();
+    await this.ledger.close();
+  }
+}
+
+function conflict(): AttexError {
+  return new AttexError('request.idempotency-conflict', 'this Idempotency-Key was used with a different request body');
+}
+
+interface LoggedPredicate {
+  readonly outcome?: string;
+  readonly errorCode?: string;
+  readonly input?: { readonly digest?: { readonly sha256?: string } };
+  readonly attestation?: { readonly recordLogIndex?: number };
+}
+
+/** The predicate of a receipt this executor logged (its own entries: no signature check needed). */
+function receiptPredicate(envelope: Uint8Array): LoggedPredicate {
+  const { payload } = parseDsse(envelope);
+  const statement = JSON.parse(new TextDecoder().decode(payload)) as { predicate?: LoggedPredicate };
+  return statement.predicate ?? {};
+}
