@@ -41,6 +41,13 @@ export const simCases: BenchCase[] = [
   },
 ];
 
+/** Remove the temporary state directory the cases created (call after running simCases). */
+export function disposeSimCases(): void {
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  stateDir = undefined;
+  simPromise = undefined;
+}
+
 async function measure(c: BenchCase, seconds: number): Promise<number> {
   await c.run(); // warm-up (and first-use costs such as collateral signing)
   let n = 0;
@@ -69,6 +76,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     const tdx = rates['sim: TDX v4 quote + collateral']!;
     console.log(`ratio SNP/TDX generation: ${(snp / tdx).toFixed(2)}`);
   } finally {
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    disposeSimCases();
   }
 }

@@ -77,18 +77,23 @@ export function createAuditLog(signer: ReceiptSigner, ledger: AuditLedger): Audi
   };
 }
 
-/** The broker's Ed25519 audit key: a 32-byte seed (hex) in the state directory, created on first use. */
-export async function loadOrCreateAuditSigner(stateDir: string): Promise<ReceiptSigner> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = path.join(stateDir, AUDIT_KEY_FILE);
+/** A 32-byte Ed25519 seed kept as hex in `dir/file` (0600), created on first use. */
+export async function loadOrCreateSeed(dir: string, file: string): Promise<Uint8Array> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const full = path.join(dir, file);
   let hex: string;
   try {
-    hex = (await readFile(file, 'utf8')).trim();
+    hex = (await readFile(full, 'utf8')).trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AttexError('broker.audit-key', 'the audit key file is unreadable');
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AttexError('broker.audit-key', `${file} is unreadable`);
     hex = randomBytes(32).toString('hex');
-    await writeFileAtomic(stateDir, file, `${hex}\n`);
+    await writeFileAtomic(dir, full, `${hex}\n`);
   }
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new AttexError('broker.audit-key', 'the audit key file must hold a 32-byte hex seed');
-  return createReceiptSigner(ed25519PrivateKeyFromSeed(new Uint8Array(Buffer.from(hex, 'hex'))));
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new AttexError('broker.audit-key', `${file} must hold a 32-byte hex seed`);
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/** The broker's Ed25519 audit key (signs the DSSE envelopes), from its state directory. */
+export async function loadOrCreateAuditSigner(stateDir: string): Promise<ReceiptSigner> {
+  return createReceiptSigner(ed25519PrivateKeyFromSeed(await loadOrCreateSeed(stateDir, AUDIT_KEY_FILE)));
 }

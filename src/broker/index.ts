@@ -4,6 +4,8 @@
  * Protocol shapes: docs/kbs-protocol.md; operation: docs/broker.md.
  */
 export { createBrokerServer, createBrokerLogger, readSessionCookie, LOG_REDACT_PATHS, type BrokerServer, type BrokerServerOptions } from './server.ts';
+export { openBroker, openAuditLedger, brokerPaths, AUDIT_LOG_NAME, type OpenBrokerOptions, type OpenedBroker } from './open.ts';
+export { loadBrokerVerifier, type VerifierConfig } from './wiring.ts';
 export { createEvidenceVerifier, type EvidenceVerifier, type EvidenceVerifierParts, type BrokerAppraisal } from './verifier.ts';
 export { BrokerProblem, PROBLEMS, TRUSTEE_ERROR_PREFIX, problemBody, type ProblemBody, type ProblemName } from './problems.ts';
 export {

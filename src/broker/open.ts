@@ -8,17 +8,16 @@
  *   audit-signing-key.seed       Ed25519 seed that signs audit DSSE envelopes (0600)
  *   audit-log-key.seed           Ed25519 seed that signs the audit log's checkpoints (0600)
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { AttexError } from '../errors/index.ts';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { AttexError } from '../errors/index.ts';
 import { Ledger } from '../ledger/index.ts';
 import { ed25519PrivateKeyFromSeed, type ReceiptSigner } from '../receipts/index.ts';
-import { createAuditLog, loadOrCreateAuditSigner, type AuditLog } from './audit.ts';
+import { createAuditLog, loadOrCreateAuditSigner, loadOrCreateSeed, type AuditLog } from './audit.ts';
 import type { ResourcePolicy } from './policy/index.ts';
 import { createBrokerServer, type BrokerServer } from './server.ts';
-import { openSecretStore, writeFileAtomic, type SecretStore } from './store/index.ts';
+import { openSecretStore, type SecretStore } from './store/index.ts';
 import { loadOrCreateTokenKey, type TokenKey } from './token.ts';
 import type { EvidenceVerifier } from './verifier.ts';
 
@@ -51,18 +50,43 @@ export function brokerPaths(stateDir: string) {
   return { secrets: path.join(stateDir, 'secrets'), audit: path.join(stateDir, 'audit') };
 }
 
-async function loadOrCreateSeed(dir: string, file: string): Promise<Uint8Array> {
-  const full = path.join(dir, file);
-  let hex: string;
+const LOCK_FILE = 'broker.lock';
+
+function processAlive(pid: number): boolean {
   try {
-    hex = (await readFile(full, 'utf8')).trim();
+    process.kill(pid, 0);
+    return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AttexError('broker.audit-key', `${file} is unreadable`);
-    hex = randomBytes(32).toString('hex');
-    await writeFileAtomic(dir, full, `${hex}\n`);
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new AttexError('broker.audit-key', `${file} must hold a 32-byte hex seed`);
-  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+/**
+ * One process at a time owns a state directory's audit log (the ledger has no cross-process
+ * locking, and opening it repairs a torn tail). A lock file holds the owner's pid; a lock left
+ * by a dead process is taken over. Resolves to a release function.
+ */
+export async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const file = path.join(stateDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(file, 'wx', 0o600);
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return async () => {
+        await rm(file, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new AttexError('broker.state-io', `cannot create ${LOCK_FILE}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new AttexError('broker.state-locked', `the broker state directory is in use by process ${pid}`);
+      }
+      await rm(file, { force: true });
+    }
+  }
+  throw new AttexError('broker.state-locked', 'the broker state directory lock could not be taken');
 }
 
 /** Open the audit ledger of a state directory (also used by `attex broker audit`). */
@@ -76,7 +100,16 @@ export async function openAuditLedger(stateDir: string, opts: { checkpointInterv
 }
 
 export async function openBroker(o: OpenBrokerOptions): Promise<OpenedBroker> {
-  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  const unlock = await lockStateDir(o.stateDir);
+  try {
+    return await openLocked(o, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function openLocked(o: OpenBrokerOptions, unlock: () => Promise<void>): Promise<OpenedBroker> {
   const store = await openSecretStore(brokerPaths(o.stateDir).secrets, o.operatorKey);
   const tokenKey = await loadOrCreateTokenKey(o.stateDir);
   const auditSigner = await loadOrCreateAuditSigner(o.stateDir);
@@ -110,6 +143,7 @@ export async function openBroker(o: OpenBrokerOptions): Promise<OpenedBroker> {
     async close() {
       await server.close();
       await ledger.close();
+      await unlock();
     },
   };
 }

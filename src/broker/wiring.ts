@@ -3,16 +3,15 @@
  * (vendor roots, plus the simulated TEE's roots when simulated evidence is allowed), the
  * appraisal policy, verifyEvidence and appraise.
  */
-import { readFile } from 'node:fs/promises';
-import { AttexError } from '../errors/index.ts';
 import { decodeEvidencePackage, loadTrustStore, verifyEvidence } from '../attestation/evidence/index.ts';
-import { appraise, loadPolicy, type AppraisalPolicy } from '../attestation/appraisal/index.ts';
+import { appraise, loadPolicy, loadPolicyFile, type AppraisalPolicy } from '../attestation/appraisal/index.ts';
 import type { AmdRootSet, IntelRoot, TrustStore } from '../attestation/types.ts';
 import { createEvidenceVerifier, type EvidenceVerifier } from './verifier.ts';
 
 export interface VerifierConfig {
-  /** Appraisal policy: a parsed document or the path of a JSON file. */
-  readonly policy: unknown;
+  /** Appraisal policy document (parsed JSON), used when `policyFile` is not given. */
+  readonly policy?: unknown;
+  /** Path of an appraisal policy JSON file. */
   readonly policyFile?: string;
   readonly allowSimulated: boolean;
   readonly rootsDir?: string;
@@ -21,15 +20,7 @@ export interface VerifierConfig {
 }
 
 export async function loadBrokerVerifier(c: VerifierConfig): Promise<{ verifier: EvidenceVerifier; trust: TrustStore; policy: AppraisalPolicy }> {
-  let source = c.policy;
-  if (c.policyFile !== undefined) {
-    try {
-      source = JSON.parse(await readFile(c.policyFile, 'utf8'));
-    } catch (err) {
-      throw new AttexError('policy.invalid', `cannot read the appraisal policy ${c.policyFile}: ${err instanceof SyntaxError ? 'not JSON' : ((err as NodeJS.ErrnoException).code ?? 'error')}`);
-    }
-  }
-  const policy = loadPolicy(source);
+  const policy = c.policyFile !== undefined ? await loadPolicyFile(c.policyFile) : loadPolicy(c.policy);
   const trust = await loadTrustStore({
     ...(c.rootsDir === undefined ? {} : { rootsDir: c.rootsDir }),
     ...(c.extraAmd === undefined ? {} : { extraAmd: c.extraAmd }),

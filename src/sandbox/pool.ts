@@ -1,10 +1,12 @@
 /**
  * SandboxPool: a fixed set of worker threads running actions in fresh single-use instances.
- * Each worker pre-instantiates the next instance after every run, so instantiation stays off
- * the request path. A watchdog terminates and replaces any worker that overruns its run's time
- * limit; a crashed worker is replaced too, and the pool keeps serving.
+ * Each worker pre-instantiates the next instance right after every run and says `ready`; new
+ * work goes to ready workers first, so instantiation stays off the request path whenever one
+ * is idle. Limits are enforced from here: a watchdog terminates and replaces a worker whose run
+ * overruns `timeout_ms`, and a CPU sampler does the same when the worker thread's CPU time for
+ * the run passes `cpu_ms`. A crashed worker is replaced too, and the pool keeps serving.
  */
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { AttexError } from '../errors/index.ts';
 import { SandboxCodes } from './errors.ts';
@@ -14,6 +16,7 @@ import type { KvStore } from './kv.ts';
 import type { LoadedComponent } from './loader.ts';
 import type { Grants, Limits } from './manifest.ts';
 import type { HostRequest, LogEntry, MainToWorker, RunError, RunReply, WorkerToMain } from './protocol.ts';
+import { SIGNAL, SIGNAL_BYTES, signalViews } from './signal.ts';
 
 export interface RunOptions {
   readonly secrets?: SecretSource;
@@ -46,10 +49,21 @@ export interface PoolOptions {
   readonly components?: readonly LoadedComponent[];
   /** DNS resolution for outbound HTTP (tests inject one; default: the system resolver). */
   readonly resolver?: Resolver;
-  /** Extra wall-clock allowance before the watchdog kills a worker (default 250 ms). */
+  /** Wall-clock allowance after `timeout_ms` before the watchdog terminates a worker (default 50 ms). */
   readonly watchdogGraceMs?: number;
   /** Maximum input size in bytes (default 1 MiB). */
   readonly maxInputBytes?: number;
+  /** V8 heap limits of each worker (default: 256 MiB old, 32 MiB young generation). WebAssembly memory is capped per manifest instead. */
+  readonly workerResourceLimits?: ResourceLimits;
+}
+
+/** Counters for metrics and tests. */
+export interface PoolStats {
+  readonly size: number;
+  readonly busy: number;
+  readonly queued: number;
+  /** Workers terminated by the watchdog or CPU sampler, or crashed, and replaced. */
+  readonly workersReplaced: number;
 }
 
 interface Job {
@@ -59,13 +73,32 @@ interface Job {
   readonly resolve: (r: RunResult) => void;
 }
 
+interface ActiveJob {
+  readonly job: Job;
+  readonly runId: number;
+  readonly host: HostRunContext;
+  readonly start: number;
+  readonly component: LoadedComponent;
+  watchdog: NodeJS.Timeout;
+  cpuTimer: NodeJS.Timeout | undefined;
+}
+
 interface Slot {
   worker: Worker;
   port: MessagePort;
   signal: Int32Array;
-  job: { job: Job; runId: number; host: HostRunContext; start: number; watchdog: NodeJS.Timeout; component: LoadedComponent } | undefined;
+  cpuStart: Float64Array;
+  job: ActiveJob | undefined;
+  /** Re-instantiating after a run; work goes to ready workers first. */
+  warming: boolean;
+  warmTimer: NodeJS.Timeout | undefined;
+  registrations: Map<string, Array<() => void>>;
   dead: boolean;
 }
+
+const DEFAULT_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 };
+/** Shortest interval between two CPU samples of a running worker. */
+const MIN_CPU_SAMPLE_MS = 5;
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
@@ -80,13 +113,16 @@ export class SandboxPool {
   readonly #resolver: Resolver;
   readonly #grace: number;
   readonly #maxInput: number;
+  readonly #resourceLimits: ResourceLimits;
   #nextRunId = 1;
+  #replaced = 0;
   #closed = false;
 
   private constructor(options: PoolOptions) {
     this.#resolver = options.resolver ?? systemResolver;
-    this.#grace = options.watchdogGraceMs ?? 250;
+    this.#grace = options.watchdogGraceMs ?? 50;
     this.#maxInput = options.maxInputBytes ?? 1 << 20;
+    this.#resourceLimits = options.workerResourceLimits ?? DEFAULT_RESOURCE_LIMITS;
   }
 
   static async create(options: PoolOptions = {}): Promise<SandboxPool> {
@@ -101,6 +137,15 @@ export class SandboxPool {
   /** Registered actions: name -> digest and manifest. */
   get components(): ReadonlyMap<string, LoadedComponent> {
     return this.#components;
+  }
+
+  get stats(): PoolStats {
+    return {
+      size: this.#slots.length,
+      busy: this.#slots.filter((s) => s.job !== undefined).length,
+      queued: this.#queue.length,
+      workersReplaced: this.#replaced,
+    };
   }
 
   /** Add (or replace) a component; resolves once every worker has it. */
@@ -138,6 +183,8 @@ export class SandboxPool {
     }
     await Promise.all(this.#slots.map(async (s) => {
       s.dead = true;
+      clearTimeout(s.warmTimer);
+      for (const waiters of s.registrations.values()) for (const done of waiters) done();
       if (s.job) this.#finish(s, { ok: false, error: { code: SandboxCodes.poolClosed, message: 'the sandbox pool closed' } });
       s.port.close();
       await s.worker.terminate();
@@ -146,29 +193,43 @@ export class SandboxPool {
 
   #spawn(): Slot {
     const { port1, port2 } = new MessageChannel();
-    const sab = new SharedArrayBuffer(4);
+    const sab = new SharedArrayBuffer(SIGNAL_BYTES);
     const worker = new Worker(WORKER_URL, {
       workerData: { hostPort: port2, signal: sab },
       transferList: [port2],
-      resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32 },
+      resourceLimits: this.#resourceLimits,
       stdout: true,
       stderr: true,
     });
-    const slot: Slot = { worker, port: port1, signal: new Int32Array(sab), job: undefined, dead: false };
+    const { ints, cpuStart } = signalViews(sab);
+    const slot: Slot = { worker, port: port1, signal: ints, cpuStart, job: undefined, warming: false, warmTimer: undefined, registrations: new Map(), dead: false };
     worker.on('message', (msg: WorkerToMain) => {
       if (msg.type === 'result') this.#onResult(slot, msg);
+      else if (msg.type === 'ready') this.#onReady(slot);
+      else if (msg.type === 'registered') this.#onRegistered(slot, msg.key);
     });
     const onDeath = (why: string) => {
       if (slot.dead) return;
-      slot.dead = true;
-      port1.close();
-      if (slot.job) this.#finish(slot, { ok: false, error: { code: SandboxCodes.workerCrashed, message: `sandbox worker died: ${why}` } });
-      this.#replace(slot);
+      this.#kill(slot, { code: SandboxCodes.workerCrashed, message: `sandbox worker died: ${why}` });
     };
-    worker.on('error', (e) => onDeath(e.message.slice(0, 200)));
+    worker.on('error', (e) => onDeath(String((e as { code?: unknown }).code ?? e.message).slice(0, 200)));
     worker.on('exit', (code) => onDeath(`exit code ${code}`));
     port1.on('message', (req: HostRequest) => void this.#onHostRequest(slot, req));
     return slot;
+  }
+
+  /** End a worker: fail its run (if any) with `error`, terminate it and start a replacement. */
+  #kill(slot: Slot, error: RunError): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    clearTimeout(slot.warmTimer);
+    if (slot.job) this.#finish(slot, { ok: false, error });
+    for (const waiters of slot.registrations.values()) for (const done of waiters) done();
+    slot.registrations.clear();
+    slot.port.close();
+    void slot.worker.terminate();
+    if (!this.#closed) this.#replaced++;
+    this.#replace(slot);
   }
 
   #replace(dead: Slot): void {
@@ -185,25 +246,28 @@ export class SandboxPool {
   }
 
   #registerOne(slot: Slot, component: LoadedComponent): Promise<void> {
+    if (slot.dead) return Promise.resolve();
     return new Promise((resolve) => {
-      const done = () => {
-        slot.worker.off('message', onMessage);
-        slot.worker.off('exit', done);
-        resolve();
-      };
-      const onMessage = (msg: WorkerToMain) => {
-        if (msg.type === 'registered' && msg.key === component.payload.key) done();
-      };
-      slot.worker.on('message', onMessage);
-      slot.worker.on('exit', done);
+      const key = component.payload.key;
+      const waiters = slot.registrations.get(key) ?? [];
+      waiters.push(resolve);
+      slot.registrations.set(key, waiters);
       slot.worker.postMessage({ type: 'register', component: component.payload } satisfies MainToWorker);
     });
   }
 
+  #onRegistered(slot: Slot, key: string): void {
+    const waiters = slot.registrations.get(key);
+    if (!waiters) return;
+    waiters.shift()?.();
+    if (waiters.length === 0) slot.registrations.delete(key);
+  }
+
   #dispatch(): void {
-    for (const slot of this.#slots) {
-      if (this.#queue.length === 0) return;
-      if (slot.job || slot.dead) continue;
+    while (this.#queue.length > 0) {
+      // A ready worker first; a re-warming one only when none is (its run waits for the warm-up).
+      const slot = this.#slots.find((s) => !s.job && !s.dead && !s.warming) ?? this.#slots.find((s) => !s.job && !s.dead);
+      if (!slot) return;
       const job = this.#queue.shift()!;
       const component = this.#components.get(job.name);
       if (!component) {
@@ -223,16 +287,37 @@ export class SandboxPool {
       resolver: this.#resolver, usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] },
     };
     const watchdog = setTimeout(() => {
-      if (slot.job?.runId !== runId) return;
-      this.#finish(slot, { ok: false, error: { code: SandboxCodes.timeout, message: `time limit of ${limits.timeout_ms} ms exceeded; worker replaced` } });
-      slot.dead = true;
-      slot.port.close();
-      void slot.worker.terminate();
-      this.#replace(slot);
+      if (slot.job?.runId === runId) this.#kill(slot, { code: SandboxCodes.timeout, message: `time limit of ${limits.timeout_ms} ms exceeded; worker replaced` });
     }, limits.timeout_ms + this.#grace);
-    slot.job = { job, runId, host, start, watchdog, component };
+    // A thread cannot use more CPU than wall time, so nothing to sample before cpu_ms has passed,
+    // and nothing at all when the wall-clock limit comes first.
+    const cpuTimer = limits.cpu_ms < limits.timeout_ms ? setTimeout(() => void this.#sampleCpu(slot, runId), limits.cpu_ms) : undefined;
+    slot.job = { job, runId, host, start, watchdog, cpuTimer, component };
     const config = grants.config.filter((k) => job.options.config?.[k] !== undefined).map((k) => [k, job.options.config![k]!] as const);
     slot.worker.postMessage({ type: 'run', runId, key: component.payload.key, input: job.input, grants: grants as Grants, limits: limits as Limits, config } satisfies MainToWorker);
+  }
+
+  /** Compare the worker thread's CPU time since its run started with `cpu_ms`; terminate on overrun. */
+  async #sampleCpu(slot: Slot, runId: number): Promise<void> {
+    const active = slot.job;
+    if (!active || active.runId !== runId || slot.dead) return;
+    const cpuMs = active.component.manifest.limits.cpu_ms;
+    let usedMs = 0;
+    if (Atomics.load(slot.signal, SIGNAL.runId) === runId) {
+      let now;
+      try {
+        now = await slot.worker.cpuUsage();
+      } catch {
+        return; // the worker is gone; its exit handler reports the run
+      }
+      if (slot.job?.runId !== runId || slot.dead) return;
+      usedMs = (now.user + now.system - slot.cpuStart[0]!) / 1000;
+      if (usedMs > cpuMs) {
+        this.#kill(slot, { code: SandboxCodes.cpu, message: `used more than ${cpuMs} ms of CPU (${Math.round(usedMs)} ms); worker replaced` });
+        return;
+      }
+    }
+    active.cpuTimer = setTimeout(() => void this.#sampleCpu(slot, runId), Math.max(MIN_CPU_SAMPLE_MS, cpuMs - usedMs));
   }
 
   async #onHostRequest(slot: Slot, req: HostRequest): Promise<void> {
@@ -247,19 +332,33 @@ export class SandboxPool {
     }
     if (slot.dead || slot.job?.runId !== req.runId) return;
     slot.port.postMessage({ seq: req.seq, result });
-    Atomics.store(slot.signal, 0, 1);
-    Atomics.notify(slot.signal, 0);
+    Atomics.store(slot.signal, SIGNAL.hostReply, 1);
+    Atomics.notify(slot.signal, SIGNAL.hostReply);
   }
 
   #onResult(slot: Slot, reply: RunReply): void {
     if (slot.job?.runId !== reply.runId) return;
+    const limits = slot.job.component.manifest.limits;
+    slot.warming = true;
+    // A warm-up that never ends (e.g. a start function that loops) must not park the worker.
+    slot.warmTimer = setTimeout(() => {
+      if (slot.warming && !slot.job) this.#kill(slot, { code: SandboxCodes.timeout, message: 'instantiation did not finish' });
+    }, limits.timeout_ms + this.#grace);
     this.#finish(slot, reply);
+  }
+
+  #onReady(slot: Slot): void {
+    slot.warming = false;
+    clearTimeout(slot.warmTimer);
+    slot.warmTimer = undefined;
+    if (this.#queue.length > 0) this.#dispatch();
   }
 
   #finish(slot: Slot, reply: { ok: boolean; output?: string; error?: RunError; usage?: RunReply['usage'] }): void {
     const active = slot.job;
     if (!active) return;
     clearTimeout(active.watchdog);
+    clearTimeout(active.cpuTimer);
     slot.job = undefined;
     const usage: ActionUsage = { ...emptyUsage(), ...(reply.usage ?? {}), ...active.host.usage };
     const result: RunResult = {

@@ -1,10 +1,13 @@
 /**
  * Sandbox worker thread. Holds compiled components, keeps one pre-instantiated (warm) instance
- * per component, and runs each action in a fresh instance that is discarded afterwards. Guest
- * code only ever runs inside `vm.runInContext(..., { timeout })`, including instantiation (a core
- * module may have a start function). Host calls that need the main thread block on a
- * SharedArrayBuffer signal with the remaining budget as the wait timeout, so an action's whole
- * wall-clock time stays bounded here; the pool's watchdog covers anything that escapes.
+ * per component, and runs each action in a fresh instance that is discarded afterwards.
+ *
+ * Wall-clock and CPU limits are enforced from the pool's main thread, which terminates this
+ * thread on overrun (see pool.ts). Guest code therefore runs without a `vm` timeout: V8 starts a
+ * watchdog thread for every timed `vm` call, which cost ~0.2 ms of CPU per call here (a third of
+ * a whole run). Host calls that need the main thread block on a SharedArrayBuffer signal with
+ * the remaining budget as the wait timeout, so a host call that never answers ends the run with
+ * `sandbox.timeout` without losing the worker.
  */
 import { parentPort, workerData, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import vm from 'node:vm';
@@ -12,6 +15,7 @@ import { GuestExit, engineStubs, type StdioSink } from './engine-stubs.ts';
 import { type ActiveRun, SandboxAbort, capabilityImports } from './guest-imports.ts';
 import { ACTION_EXPORT } from './imports-policy.ts';
 import { SandboxCodes } from './errors.ts';
+import { SIGNAL, signalViews } from './signal.ts';
 import type { ComponentPayload, HostOp, HostReply, MainToWorker, RunError, RunReply, RunRequest, WorkerUsage } from './protocol.ts';
 
 interface WarmInstance {
@@ -33,26 +37,14 @@ type InstantiateFn = (
 ) => Record<string, unknown>;
 
 const { hostPort, signal } = workerData as { hostPort: MessagePort; signal: SharedArrayBuffer };
-const flag = new Int32Array(signal);
+const { ints, cpuStart } = signalViews(signal);
 const entries = new Map<string, Entry>();
-const timerContext = vm.createContext({ __call: undefined as (() => unknown) | undefined });
 let seq = 0;
-
-/** Run `fn` so that V8 terminates it after `ms` (it throws ERR_SCRIPT_EXECUTION_TIMEOUT). */
-function withTimeout<T>(fn: () => T, ms: number): T {
-  if (ms <= 0) throw new SandboxAbort(SandboxCodes.timeout, 'time budget exhausted');
-  timerContext.__call = fn;
-  try {
-    return vm.runInContext('__call()', timerContext, { timeout: Math.max(1, Math.ceil(ms)) }) as T;
-  } finally {
-    timerContext.__call = undefined;
-  }
-}
 
 /** Synchronous request to the pool's host handler; waits at most until the run's deadline. */
 function hostCall(run: ActiveRun, op: HostOp, args: unknown[]): HostReply['result'] {
   const mySeq = ++seq;
-  Atomics.store(flag, 0, 0);
+  Atomics.store(ints, SIGNAL.hostReply, 0);
   hostPort.postMessage({ seq: mySeq, runId: run.request.runId, op, args });
   for (;;) {
     for (let m = receiveMessageOnPort(hostPort); m !== undefined; m = receiveMessageOnPort(hostPort)) {
@@ -64,8 +56,8 @@ function hostCall(run: ActiveRun, op: HostOp, args: unknown[]): HostReply['resul
       run.abort = new SandboxAbort(SandboxCodes.timeout, `host call ${op} did not finish within the time limit`);
       throw run.abort;
     }
-    Atomics.wait(flag, 0, 0, remaining);
-    Atomics.store(flag, 0, 0);
+    Atomics.wait(ints, SIGNAL.hostReply, 0, remaining);
+    Atomics.store(ints, SIGNAL.hostReply, 0);
   }
 }
 
@@ -96,14 +88,11 @@ function instantiate(entry: Entry): WarmInstance {
     return inst;
   };
   const modules = entry.payload.modules;
-  const exports = withTimeout(
-    () => entry.factory()((name) => {
-      const mod = modules[name];
-      if (!mod) throw new Error(`missing core module ${name}`);
-      return mod;
-    }, imports, instantiateCore),
-    entry.payload.limits.timeout_ms,
-  );
+  const exports = entry.factory()((name) => {
+    const mod = modules[name];
+    if (!mod) throw new Error(`missing core module ${name}`);
+    return mod;
+  }, imports, instantiateCore);
   const iface = (exports[ACTION_EXPORT] ?? exports.action) as { run?: (input: string) => unknown } | undefined;
   if (!iface || typeof iface.run !== 'function') throw new Error(`component does not export ${ACTION_EXPORT}`);
   return { run: iface.run.bind(iface), memories, slot };
@@ -113,12 +102,14 @@ function memoryBytes(memories: WebAssembly.Memory[]): number {
   return memories.reduce((max, m) => Math.max(max, m.buffer.byteLength), 0);
 }
 
+/** True when a trap message says an allocation failed (QuickJS, V8 and the canonical ABI's wording). */
+const ALLOCATION_FAILURE = /out of memory|could not allocate|allocation failed|memory allocation|failed to grow/i;
+
 function classify(err: unknown, active: ActiveRun | undefined, inst: WarmInstance | undefined, capBytes: number): RunError {
   if (active?.abort) return { code: active.abort.code, message: active.abort.message };
   if (err instanceof SandboxAbort) return { code: err.code, message: err.message };
-  const e = err as { code?: unknown; message?: unknown; payload?: unknown; name?: unknown };
-  if (e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return { code: SandboxCodes.timeout, message: 'time limit exceeded' };
   if (err instanceof GuestExit) return { code: SandboxCodes.trap, message: err.message };
+  const e = err as { message?: unknown; payload?: unknown };
   const message = String(e?.message ?? err).slice(0, 500);
   if (e && typeof e === 'object' && 'payload' in e) {
     const p = e.payload as { code?: unknown; message?: unknown } | undefined;
@@ -127,14 +118,23 @@ function classify(err: unknown, active: ActiveRun | undefined, inst: WarmInstanc
     }
   }
   const used = inst ? memoryBytes(inst.memories) : 0;
-  if (/out of memory|allocation|could not allocate|memory access out of bounds.*grow/i.test(message) || (capBytes > 0 && used >= capBytes * 0.5)) {
+  // A guest at its cap cannot grow by one more page: whatever it trapped on, memory is the cause.
+  const atCap = capBytes > 0 && used + WASM_PAGE_BYTES > capBytes;
+  if (ALLOCATION_FAILURE.test(message) || atCap) {
     return { code: SandboxCodes.memory, message: `memory limit reached (${Math.round(used / 1048576)} MiB of ${Math.round(capBytes / 1048576)} MiB): ${message}` };
   }
   return { code: SandboxCodes.trap, message };
 }
 
+const WASM_PAGE_BYTES = 65536;
+
 function emptyUsage(): WorkerUsage {
   return { hostCalls: 0, logs: [], configRead: [], denied: [], stdioBytes: 0, cpuMs: 0, memoryBytes: 0 };
+}
+
+function threadCpuMicros(): number {
+  const u = process.threadCpuUsage();
+  return u.user + u.system;
 }
 
 function run(req: RunRequest): RunReply {
@@ -142,7 +142,10 @@ function run(req: RunRequest): RunReply {
   const usage = emptyUsage();
   if (!entry) return { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.unknownAction, message: 'component not registered in worker' }, usage };
   const start = performance.now();
-  const cpu0 = process.threadCpuUsage();
+  const cpu0 = threadCpuMicros();
+  // Published for the pool's CPU sampler: the run id and this thread's CPU time at its start.
+  cpuStart[0] = cpu0;
+  Atomics.store(ints, SIGNAL.runId, req.runId);
   const active: ActiveRun = { request: req, usage, deadline: start + req.limits.timeout_ms, abort: undefined };
   let inst = entry.warm;
   entry.warm = undefined;
@@ -150,17 +153,16 @@ function run(req: RunRequest): RunReply {
   try {
     inst ??= instantiate(entry);
     inst.slot.active = active;
-    const runFn = inst.run;
-    const out = withTimeout(() => runFn(req.input), active.deadline - performance.now());
+    const out = inst.run(req.input);
     if (active.abort) throw active.abort;
     reply = checkOutput(req, out, usage);
   } catch (err) {
     reply = { type: 'result', runId: req.runId, ok: false, error: classify(err, active, inst, entry.payload.memoryCapBytes), usage };
   } finally {
     if (inst) inst.slot.active = undefined;
+    Atomics.store(ints, SIGNAL.runId, 0);
   }
-  const cpu = process.threadCpuUsage(cpu0);
-  usage.cpuMs = Math.round((cpu.user + cpu.system) / 100) / 10;
+  usage.cpuMs = Math.round((threadCpuMicros() - cpu0) / 100) / 10;
   usage.memoryBytes = inst ? memoryBytes(inst.memories) : 0;
   if (reply.ok && usage.cpuMs > req.limits.cpu_ms) {
     reply = { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.cpu, message: `used ${usage.cpuMs} ms of CPU, limit ${req.limits.cpu_ms} ms` }, usage };
@@ -185,7 +187,7 @@ function checkOutput(req: RunRequest, out: unknown, usage: WorkerUsage): RunRepl
 }
 
 function prewarm(entry: Entry): void {
-  if (entry.warm || !entries.has(entry.payload.key)) return;
+  if (entry.warm || entries.get(entry.payload.key) !== entry) return;
   try {
     entry.warm = instantiate(entry);
   } catch {
@@ -208,9 +210,11 @@ parentPort!.on('message', (msg: MainToWorker) => {
   } else if (msg.type === 'unregister') {
     entries.delete(msg.key);
   } else if (msg.type === 'run') {
-    const reply = run(msg);
-    parentPort!.postMessage(reply);
+    parentPort!.postMessage(run(msg));
+    // Re-warm right away, before the next message is read: the pool routes new work to workers
+    // that said `ready`, so this instantiation stays off the request path when one is idle.
     const entry = entries.get(msg.key);
-    if (entry) setImmediate(() => prewarm(entry));
+    if (entry) prewarm(entry);
+    parentPort!.postMessage({ type: 'ready' });
   }
 });

@@ -17,7 +17,7 @@ import { bindingMatches, reportDataFor } from '../attestation/binding/index.ts';
 import { type EvidencePackage, loadTrustStore, verifyEvidence } from '../attestation/evidence/index.ts';
 import type { EvidenceProvider } from '../attestation/providers/index.ts';
 import type { AmdRootSet, EvidenceKind, IntelRoot, TeeName } from '../attestation/types.ts';
-import { attestAndFetch, type BrokerSession, type SecretSource } from '../broker/client/index.ts';
+import { attestAndFetch, type AttestedBrokerSession, type SecretSource } from '../broker/client/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { type AppraisalSummary, type PublicJwk, encodeBase64, executorRuntimeData, RECEIPT_KEY_MEMBER } from '../receipts/index.ts';
 import { sha256, toHex } from '../util/index.ts';
@@ -100,7 +100,7 @@ export async function attestExecutor(o: AttestOptions): Promise<ExecutorAttestat
   const receiptKeyB64 = encodeBase64(o.receiptKey);
   let evidence: EvidencePackage;
   let runtimeData: Record<string, unknown>;
-  let session: BrokerSession | undefined;
+  let session: AttestedBrokerSession | undefined;
   if (o.broker) {
     const resources = [...new Set(Object.values(o.broker.secrets))];
     session = await attestAndFetch({

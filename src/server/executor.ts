@@ -161,7 +161,7 @@ export class AttestedExecutor implements ExecutorService {
         ...(o.signal ? { signal: o.signal } : {}),
       });
       cleanup.push(() => attestation.close());
-      log?.info({ tee: attestation.tee, measurement: attestation.measurement, appraisal: attestation.appraisal?.status ?? 'none', secrets: needed }, 'attested');
+      log?.info({ tee: attestation.tee, measurement: attestation.measurement, appraisal: attestation.appraisal?.status ?? 'none', secretNames: needed }, 'attested');
 
       const statement = buildAttestationRecordStatement({
         executor: { id: config.executorId, version: EXECUTOR_VERSION },

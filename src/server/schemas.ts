@@ -55,7 +55,8 @@ export const routeSchemas = {
         signature: { type: 'string' },
       },
     },
-    response: { 200: dispatchResult, 422: dispatchResult, ...errors },
+    // 500 carries a receipt when the sandbox worker crashed mid-action, a problem otherwise.
+    response: { ...errors, 200: dispatchResult, 422: dispatchResult, 500: { anyOf: [dispatchResult, problem] } },
   },
   receipt: {
     summary: 'A receipt bundle, ready for `attex verify`',

@@ -11,9 +11,9 @@
  *
  * Mutations the verifiers are known to let through are counted apart as "gaps" and asserted by
  * a separate, expected-to-fail test, so the gaps stay visible and the suite notices when they
- * close: the outer signatureAlgorithm and the signature BIT STRING's unused-bits byte of a
- * certificate or CRL (outside the signed TBS bytes, but RFC 5280 requires them to match / be
- * zero), copies of the Intel root inside PEM chains (the trusted root is used instead), and the
+ * close: the outer signatureAlgorithm, the signature BIT STRING's unused-bits byte and the DER
+ * headers inside an ECDSA signature value of a certificate or CRL (outside the signed TBS bytes,
+ * but RFC 5280 and DER leave exactly one valid encoding), copies of the Intel root inside PEM chains (the trusted root is used instead), and the
  * PCK CRL issuer chain (the verifier uses the PCK CA from the quote).
  */
 import { describe, expect, it } from 'vitest';
@@ -105,14 +105,23 @@ function tlv(der: Uint8Array, at: number): { start: number; content: number; end
 
 /**
  * Bytes of a certificate or CRL outside its signed TBS that a lenient verifier ignores: the
- * outer signatureAlgorithm and the unused-bits byte of the signature BIT STRING.
+ * outer signatureAlgorithm, the unused-bits byte of the signature BIT STRING and, for ECDSA,
+ * the DER headers around r and s (a lenient decoder reads the same r and s through them).
  */
 function unsignedWrapper(der: Uint8Array): (offset: number) => boolean {
   const outer = tlv(der, 0);
   const tbs = tlv(der, outer.content);
   const alg = tlv(der, tbs.end);
   const sig = tlv(der, alg.end);
-  return (o) => (o >= alg.start && o < alg.end) || o === sig.content;
+  const headers = new Set<number>([sig.content]);
+  if (der[sig.content + 1] === 0x30) {
+    // ECDSA-Sig-Value: the tag and length bytes of the SEQUENCE and of its two INTEGERs.
+    const seq = tlv(der, sig.content + 1);
+    const r = tlv(der, seq.content);
+    const s = tlv(der, r.end);
+    for (const t of [seq, r, s]) for (let o = t.start; o < t.content; o++) headers.add(o);
+  }
+  return (o) => (o >= alg.start && o < alg.end) || headers.has(o);
 }
 
 function derVerdict(original: Uint8Array, mutated: Uint8Array, offset: number | null): Verdict {

@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
@@ -63,5 +64,37 @@ describe('attex broker secret', () => {
     expect(help.out).toContain('attex broker secret put');
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['serve', '--state', 's'])).err).toContain('--policy');
+  });
+});
+
+describe('attex broker audit', () => {
+  it('lists signature-checked entries, and refuses while a broker owns the state directory', async () => {
+    const { openBroker } = await import('../../src/broker/open.ts');
+    const { loadBrokerVerifier } = await import('../../src/broker/wiring.ts');
+    const { loadResourcePolicy } = await import('../../src/broker/policy/index.ts');
+    const pino = (await import('pino')).default;
+    const { verifier } = await loadBrokerVerifier({ policyFile: path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../attestation/policies/default.json'), allowSimulated: false });
+    const broker = await openBroker({
+      stateDir: path.join(dir, 's'),
+      operatorKey: new Uint8Array(32).fill(1),
+      verifier,
+      resourcePolicy: loadResourcePolicy({ version: 1, id: 'none', rules: [] }),
+      logger: pino({ level: 'silent' }),
+      checkpointInterval: 0,
+    });
+    try {
+      const url = await broker.listen();
+      expect((await fetch(`${url}/kbs/v0/resource/a/b/c`)).status).toBe(401);
+      const locked = await run(['audit', '--state', 's']);
+      expect(locked.code).toBe(2);
+      expect(locked.err).toContain('in use');
+    } finally {
+      await broker.close();
+    }
+    const listed = await run(['audit', '--state', 's', '--json']);
+    expect(listed.code).toBe(0);
+    const out = JSON.parse(listed.out);
+    expect(out.logVerifierKey).toMatch(/^attex-broker-audit\+[0-9a-f]{8}\+/);
+    expect(out.entries).toMatchObject([{ index: 0, event: 'resource', decision: 'deny', reason: 'broker.token-missing', resource: 'a/b/c' }]);
   });
 });

@@ -149,6 +149,35 @@ describe('attested release', () => {
     await expect(decryptFromBroker(res.json, (await teeKey()).privateKey)).rejects.toMatchObject({ code: 'broker.jwe' });
   });
 
+  it('an RSA TEE key gets an RSA-OAEP-256 JWE', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const { publicKey, privateKey } = await generateKeyPair('RSA-OAEP-256', { modulusLength: 2048 });
+    const jwk = await exportJWK(publicKey);
+    const { cookie, nonce } = await auth(b.url);
+    const body = await attestationFor(sim, { nonce, 'tee-pubkey': { kty: 'RSA', alg: 'RSA-OAEP-256', n: jwk.n!, e: jwk.e! } });
+    expect((await call(`${b.url}/kbs/v0/attest`, { body, headers: { cookie } })).status).toBe(200);
+    const res = await call(`${b.url}/kbs/v0/resource/app/key/api`, { headers: { cookie } });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(Buffer.from(String(res.json['protected']), 'base64url').toString())).toEqual({ alg: 'RSA-OAEP-256', enc: 'A256GCM' });
+    expect(new TextDecoder().decode(await decryptFromBroker(res.json, privateKey))).toBe(SECRET_API);
+  });
+
+  it('tdx and az-snp-vtpm sessions attest with the matching simulated evidence', async () => {
+    for (const [tee, make, name] of [
+      ['tdx', (rd: Uint8Array) => sim.tdxEvidence(rd), 'sim-tdx'],
+      ['az-snp-vtpm', (rd: Uint8Array) => sim.azureHclEvidence(rd), 'sim-snp'],
+    ] as const) {
+      const { cookie, nonce } = await auth(b.url, tee);
+      const key = await teeKey();
+      const runtimeData = { nonce, 'tee-pubkey': key.pub };
+      const res = await call(`${b.url}/kbs/v0/attest`, { body: { 'runtime-data': runtimeData, 'tee-evidence': await make(reportDataFor(runtimeData)) }, headers: { cookie } });
+      expect(res.status, JSON.stringify(res.json)).toBe(200);
+      const claims = JSON.parse(Buffer.from(String(res.json['token']).split('.')[1]!, 'base64url').toString());
+      expect(Object.keys(claims.submods)).toEqual([tee]);
+      expect(claims.submods[tee]['ear.veraison.annotated-evidence'].tee).toBe(name);
+    }
+  });
+
   it('an unknown resource under an allowed path is 404 and releases nothing', async () => {
     const { cookie } = await attestSim(b.url, sim);
     const before = b.broker.ledger.size;

@@ -7,6 +7,7 @@
 import { AttexError } from '../../errors/index.ts';
 import { sha256, sha384, sha512, toHex } from '../../util/index.ts';
 import { parseSnpReport, SNP_REPORT_LENGTH, type SnpReport } from '../snp/index.ts';
+import { LIMITS } from '../x509/index.ts';
 
 export const HCL_MAGIC = 'HCLA';
 export const HCL_HEADER_LENGTH = 0x20;
@@ -48,6 +49,7 @@ function fail(message: string, cause?: unknown): AttexError {
 
 export function parseHclReport(bytes: Uint8Array): HclReport {
   if (!(bytes instanceof Uint8Array)) throw fail('HCL report must be bytes');
+  if (bytes.length > LIMITS.hclReportBytes) throw fail(`HCL report is ${bytes.length} bytes, more than the ${LIMITS.hclReportBytes} allowed`);
   if (bytes.length < CLAIMS_OFFSET) throw fail(`HCL report is ${bytes.length} bytes, shorter than its fixed part (${CLAIMS_OFFSET})`);
   const blob = bytes.slice();
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);

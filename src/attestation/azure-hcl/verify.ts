@@ -8,6 +8,7 @@ import { bytesEqual } from '../../util/index.ts';
 import { defaultSnpVerifier, snpFields, type SnpVerifier } from '../snp/index.ts';
 import { inputReasons } from '../snp/verify.ts';
 import type { SnpVerifyInput, VerificationResult } from '../types.ts';
+import { LIMITS } from '../x509/index.ts';
 import { claimsDigest, hclAkPub, hclUserData, parseHclReport, type HclReport } from './parse.ts';
 
 export interface AzureHclVerifier {
@@ -53,6 +54,10 @@ export function createAzureHclVerifier(opts: { snp?: SnpVerifier } = {}): AzureH
     try {
       const bad = inputReasons(input);
       if (bad.length > 0) return hclResult(false, bad, fields);
+      if (input.evidence.length > LIMITS.hclReportBytes) {
+        const message = `HCL report is ${input.evidence.length} bytes, more than the ${LIMITS.hclReportBytes} allowed`;
+        return hclResult(false, [{ code: 'hcl.too-large', message }], fields);
+      }
       const hcl = parseHclReport(input.evidence);
       const snp = hcl.snpReport;
       if (snp === null) {

@@ -125,7 +125,11 @@ export async function loadOrCreateState(stateDir: string): Promise<StoredMateria
     const missing = err instanceof AttexError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
     if (!missing) throw err;
   }
-  await mkdir(root, { recursive: true, mode: 0o700 });
+  try {
+    await mkdir(root, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new AttexError('sim.state', `cannot create simulated TEE state directory ${root}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
   const material = await generateMaterial();
   const tmp = path.join(root, `.${STATE_SUBDIR}.tmp-${randomBytes(6).toString('hex')}`);
   try {

@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { X509Certificate } from '@peculiar/x509';
 import { AttexError } from '../../errors/index.ts';
 import type { AmdProduct } from '../types.ts';
+import { commonName as certCommonName, decodeSmallUnsigned, LIMITS, readSingleTlv, TAG_INTEGER, type Tlv } from '../x509/index.ts';
 
 export const OID_STRUCT_VERSION = '1.3.6.1.4.1.3704.1.1';
 export const OID_PRODUCT_NAME = '1.3.6.1.4.1.3704.1.2';
@@ -48,30 +49,17 @@ function malformed(message: string): AttexError {
   return new AttexError('snp.cert-malformed', message);
 }
 
-/** A DER TLV with a short or long definite length, whose value fills `der` exactly. */
-function derValue(der: Uint8Array, what: string): { tag: number; value: Uint8Array } {
-  if (der.length < 2) throw malformed(`${what}: truncated DER`);
-  const tag = der[0]!;
-  let len = der[1]!;
-  let at = 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 2 || der.length < 2 + n) throw malformed(`${what}: bad DER length`);
-    len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | der[2 + i]!;
-    at = 2 + n;
-  }
-  if (at + len !== der.length) throw malformed(`${what}: DER length does not match the extension`);
-  return { tag, value: der.subarray(at) };
+const CERT_CODE = 'snp.cert-malformed';
+
+/** An extension value that must be exactly one DER value. */
+function derValue(der: Uint8Array, what: string): Tlv {
+  return readSingleTlv(der, CERT_CODE, what);
 }
 
 function derSmallUint(der: Uint8Array, what: string): number {
   const { tag, value } = derValue(der, what);
-  if (tag !== 0x02 || value.length === 0 || value.length > 5) throw malformed(`${what}: not a small INTEGER`);
-  if (value[0]! & 0x80) throw malformed(`${what}: negative INTEGER`);
-  let n = 0;
-  for (const byte of value) n = n * 256 + byte;
-  return n;
+  if (tag !== TAG_INTEGER) throw malformed(`${what}: not an INTEGER`);
+  return decodeSmallUnsigned(value, CERT_CODE, what);
 }
 
 function derString(der: Uint8Array, what: string): string {
@@ -81,7 +69,8 @@ function derString(der: Uint8Array, what: string): string {
   return new TextDecoder('utf-8', { fatal: true }).decode(value);
 }
 
-function commonName(dn: string): string | null {
+/** The CN of a DN string (the issuer of a VEK names its product: "SEV-Milan", "SEV-VLEK-Milan"). */
+function dnCommonName(dn: string): string | null {
   const match = /(?:^|,\s*)CN=([^,]+)/.exec(dn);
   return match ? match[1]!.trim() : null;
 }
@@ -93,16 +82,18 @@ function productFromName(name: string | null): AmdProduct | null {
 }
 
 export function productFromIssuer(issuer: string): AmdProduct | null {
-  const cn = commonName(issuer);
+  const cn = dnCommonName(issuer);
   const match = cn === null ? null : /^SEV-(?:VLEK-)?(\w+)$/.exec(cn);
   return match ? productFromName(match[1]!) : null;
 }
 
-export function certCommonName(cert: X509Certificate): string {
-  return commonName(cert.subject) ?? cert.subject;
-}
+export { commonName as certCommonName } from '../x509/index.ts';
 
+/** Parse a VCEK/VLEK. Throws `snp.too-large` past LIMITS.certificateBytes, else `snp.cert-malformed`. */
 export function parseVekCert(der: Uint8Array): VekCert {
+  if (der.length > LIMITS.certificateBytes) {
+    throw new AttexError('snp.too-large', `VEK certificate is ${der.length} bytes, more than the ${LIMITS.certificateBytes} allowed`);
+  }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(der);

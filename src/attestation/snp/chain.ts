@@ -6,9 +6,11 @@
 import 'reflect-metadata';
 import { X509Certificate, X509Crl } from '@peculiar/x509';
 import type { Reason } from '../../errors/index.ts';
-import { sha256, toHex } from '../../util/index.ts';
 import type { AmdProduct, AmdRootSet, TrustStore } from '../types.ts';
+import { certificateProblems, crlProblems } from '../x509/index.ts';
 import { certCommonName, type VekCert, type VekKind } from './cert.ts';
+
+export { certFingerprint } from '../x509/index.ts';
 
 export interface ChainCheck {
   readonly rootSet: AmdRootSet;
@@ -18,18 +20,9 @@ export interface ChainCheck {
   readonly vekSigned: boolean;
   readonly intermediateSigned: boolean;
   readonly arkSelfSigned: boolean;
-}
-
-const fingerprints = new WeakMap<X509Certificate, string>();
-
-/** SHA-256 of the certificate DER, memoised per certificate object. */
-export function certFingerprint(cert: X509Certificate): string {
-  let fp = fingerprints.get(cert);
-  if (fp === undefined) {
-    fp = toHex(sha256(new Uint8Array(cert.rawData)));
-    fingerprints.set(cert, fp);
-  }
-  return fp;
+  /** Profile problems of the trusted intermediate (not a CA, wrong algorithm...). */
+  readonly intermediateProblems: readonly string[];
+  readonly arkProblems: readonly string[];
 }
 
 export function intermediateFor(set: AmdRootSet, kind: VekKind): X509Certificate | undefined {
@@ -64,6 +57,9 @@ export async function checkChain(vek: VekCert, set: AmdRootSet): Promise<ChainCh
     vekSigned,
     intermediateSigned,
     arkSelfSigned,
+    // Trust-store certificates are still held to AMD's profile: a mislabelled leaf must not act as a CA.
+    intermediateProblems: certificateProblems(intermediate, 'rsassa-pss-sha384', 'ca'),
+    arkProblems: certificateProblems(set.ark, 'rsassa-pss-sha384', 'ca'),
   };
 }
 
@@ -76,8 +72,14 @@ export function chainReasons(check: ChainCheck, vekName: string): Reason[] {
   if (!check.intermediateSigned) {
     reasons.push({ code: 'snp.ask-chain', message: `${ask} (${certCommonName(check.intermediate)}) is not signed by the trusted ARK (${certCommonName(check.rootSet.ark)})` });
   }
+  for (const problem of check.intermediateProblems) {
+    reasons.push({ code: 'snp.ask-chain', message: `${ask} (${certCommonName(check.intermediate)}): ${problem}` });
+  }
   if (!check.arkSelfSigned) {
     reasons.push({ code: 'snp.ark', message: `ARK (${certCommonName(check.rootSet.ark)}) is not a valid self-signed certificate` });
+  }
+  for (const problem of check.arkProblems) {
+    reasons.push({ code: 'snp.ark', message: `ARK (${certCommonName(check.rootSet.ark)}): ${problem}` });
   }
   return reasons;
 }
@@ -139,12 +141,17 @@ export async function crlReasons(
       reasons.push({ code: 'snp.crl', message: `${label} (issuer ${crl.issuer}) is not signed by the trusted ${arkName}` });
       continue;
     }
+    const problems = crlProblems(crl, 'rsassa-pss-sha384');
+    if (problems.length > 0) {
+      reasons.push({ code: 'snp.crl', message: `${label}: ${problems.join('; ')}` });
+      continue;
+    }
     if (now.getTime() < crl.thisUpdate.getTime()) {
       reasons.push({ code: 'snp.crl', message: `${label} is not yet valid: thisUpdate ${crl.thisUpdate.toISOString()}` });
       continue;
     }
-    const next = crl.nextUpdate;
-    if (next !== undefined && now.getTime() > next.getTime()) {
+    const next = crl.nextUpdate!;
+    if (now.getTime() > next.getTime()) {
       reasons.push({ code: 'snp.crl', message: `${label} is stale: nextUpdate ${next.toISOString()}` });
       continue;
     }

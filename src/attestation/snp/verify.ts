@@ -15,6 +15,7 @@ import { certCommonName, parseVekCert, type VekCert } from './cert.ts';
 import { candidateRootSets, certFingerprint, chainReasons, checkChain, crlReasons, intermediateFor, validityReasons, type ChainCheck } from './chain.ts';
 import { hwIdReasons, importVekKey, reportSignatureReasons, resolveProduct, signingKeyReasons, tcbReasons } from './checks.ts';
 import { snpFields } from './fields.ts';
+import { certificateProblems, LIMITS, LruCache } from '../x509/index.ts';
 
 /** What the SNP checks concluded about one report; wrappers (Azure HCL) build on it. */
 export interface SnpEvaluation {
@@ -38,29 +39,8 @@ export interface SnpVerifierOptions {
 interface ParsedVek {
   readonly vek: VekCert;
   readonly key: webcrypto.CryptoKey;
-}
-
-/** A Map used as a small LRU. */
-class Lru<V> {
-  readonly #max: number;
-  readonly #map = new Map<string, V>();
-  constructor(max: number) {
-    this.#max = max;
-  }
-  get(key: string): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, value);
-    }
-    return value;
-  }
-  set(key: string, value: V): void {
-    if (this.#max <= 0) return;
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value!);
-  }
+  /** Where the certificate departs from AMD's profile; a VEK with any is never used. */
+  readonly profileProblems: readonly string[];
 }
 
 function errorMessage(err: unknown): string {
@@ -84,20 +64,34 @@ export function inputReasons(input: SnpVerifyInput): Reason[] {
   if (input.crls !== undefined && (!Array.isArray(input.crls) || !input.crls.every((c) => c instanceof Uint8Array))) {
     reasons.push({ code: 'snp.input', message: 'crls must be a list of DER byte arrays' });
   }
-  return reasons;
+  if (reasons.length > 0) return reasons;
+  return sizeReasons(input);
+}
+
+/** Caps checked before any parsing, so oversized input costs nothing (LIMITS says why each is safe). */
+function sizeReasons(input: SnpVerifyInput): Reason[] {
+  const tooLarge = (message: string): Reason[] => [{ code: 'snp.too-large', message }];
+  if (input.vekCert.length > LIMITS.certificateBytes) {
+    return tooLarge(`VEK certificate is ${input.vekCert.length} bytes, more than the ${LIMITS.certificateBytes} allowed`);
+  }
+  const crls = input.crls ?? [];
+  if (crls.length > LIMITS.crls) return tooLarge(`${crls.length} CRLs given, more than the ${LIMITS.crls} allowed`);
+  const big = crls.findIndex((crl) => crl.length > LIMITS.crlBytes);
+  if (big >= 0) return tooLarge(`CRL #${big} is ${crls[big]!.length} bytes, more than the ${LIMITS.crlBytes} allowed`);
+  return [];
 }
 
 export function createSnpVerifier(opts: SnpVerifierOptions = {}): SnpVerifier {
   const size = opts.cacheSize ?? 256;
-  const vekCache = new Lru<ParsedVek>(size);
-  const chainCache = new Lru<ChainCheck>(size);
+  const vekCache = new LruCache<ParsedVek>(size);
+  const chainCache = new LruCache<ChainCheck>(size);
 
   async function parsedVek(der: Uint8Array): Promise<{ hash: string; parsed: ParsedVek }> {
     const hash = toHex(sha256(der));
     let parsed = vekCache.get(hash);
     if (parsed === undefined) {
       const vek = parseVekCert(der);
-      parsed = { vek, key: await importVekKey(vek) };
+      parsed = { vek, key: await importVekKey(vek), profileProblems: certificateProblems(vek.cert, 'rsassa-pss-sha384', 'end-entity') };
       vekCache.set(hash, parsed);
     }
     return { hash, parsed };
@@ -133,6 +127,10 @@ export function createSnpVerifier(opts: SnpVerifierOptions = {}): SnpVerifier {
     }
     const { vek, key } = parsed;
     const vekName = vek.kind === 'vcek' ? 'VCEK' : 'VLEK';
+    if (parsed.profileProblems.length > 0) {
+      reasons.push({ code: 'snp.cert-profile', message: `${vekName} does not follow AMD's certificate profile: ${parsed.profileProblems.join('; ')}` });
+      return { reasons, product: report.cpuid?.product ?? null, simulated: false };
+    }
     reasons.push(...signingKeyReasons(report, vek, vekName));
     const { product, reasons: productReasons } = resolveProduct(report, vek);
     reasons.push(...productReasons);

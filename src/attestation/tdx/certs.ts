@@ -37,10 +37,6 @@ export function validityProblem(cert: X509Certificate, now: Date, role: string):
   return null;
 }
 
-export function sameCertificate(a: X509Certificate, b: X509Certificate): boolean {
-  return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
-}
-
 /** node:crypto key for a certificate's subject public key (SPKI DER). */
 export function nodeKeyOf(cert: X509Certificate): KeyObject {
   return createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });

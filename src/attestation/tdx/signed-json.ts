@@ -4,9 +4,7 @@
  * the named member's value in the original body and hands back those bytes untouched.
  */
 import { AttexError } from '../../errors/index.ts';
-
-/** PCS bodies are a few KiB; anything far larger is not collateral. */
-const MAX_BODY_BYTES = 1024 * 1024;
+import { LIMITS } from '../x509/index.ts';
 
 export interface SignedJson {
   /** The exact bytes of the inner object, as signed. */
@@ -70,8 +68,11 @@ function skipValue(b: Uint8Array, at: number): number {
  */
 export function extractSignedJson(body: Uint8Array, member: string, what: string): SignedJson {
   if (!(body instanceof Uint8Array)) malformed(what, 'not bytes');
-  if (body.length > MAX_BODY_BYTES) malformed(what, `larger than ${MAX_BODY_BYTES} bytes`);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  if (body.length > LIMITS.collateralJsonBytes) malformed(what, `larger than ${LIMITS.collateralJsonBytes} bytes`);
+  // The span walker below reads raw bytes from offset 0; a decoder that silently drops a BOM
+  // would let JSON.parse and the walker see different texts, so a BOM is kept and refused.
+  if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) malformed(what, 'starts with a byte-order mark');
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let whole: unknown;
   try {
     whole = JSON.parse(decoder.decode(body));

@@ -9,8 +9,8 @@ import { X509Crl, type X509Certificate } from '@peculiar/x509';
 import { AttexError, type Reason } from '../../errors/index.ts';
 import { sha256, toHex } from '../../util/index.ts';
 import type { IntelRoot, TrustStore } from '../types.ts';
-import { LruCache } from './cache.ts';
-import { commonName, findIntelAnchor, isCa, isSignedBy, nodeKeyOf, parsePemCertificates, verifyP256 } from './certs.ts';
+import { certFingerprint, certificateProblems, commonName, crlProblems, LIMITS, LruCache, parsePemCertificates } from '../x509/index.ts';
+import { findIntelAnchor, isSignedBy, nodeKeyOf, verifyP256 } from './certs.ts';
 import { parseQeIdentity, parseTdxTcbInfo, type QeIdentity, type TdxTcbInfo } from './collateral.ts';
 import { parsePckChain, type PckChain } from './pck.ts';
 import { extractSignedJson } from './signed-json.ts';
@@ -48,19 +48,9 @@ export function normaliseSerial(hex: string): string {
   return hex.toLowerCase().replace(/^0+(?=.)/, '');
 }
 
-const fingerprints = new WeakMap<X509Certificate, string>();
-function fingerprint(cert: X509Certificate): string {
-  let fp = fingerprints.get(cert);
-  if (fp === undefined) {
-    fp = toHex(sha256(new Uint8Array(cert.rawData)));
-    fingerprints.set(cert, fp);
-  }
-  return fp;
-}
-
 /** Identity of a trust store's Intel anchors (and their simulated flags) for cache keys. */
 export function anchorsKey(trust: TrustStore): string {
-  return trust.intel.map((r) => `${fingerprint(r.root)}${r.simulated ? 's' : 'r'}`).join(',');
+  return trust.intel.map((r) => `${certFingerprint(r.root)}${r.simulated ? 's' : 'r'}`).join(',');
 }
 
 function anchorIndexOf(trust: TrustStore, anchor: IntelRoot | null): number | null {
@@ -110,7 +100,8 @@ export class TrustedMaterialCache {
     const problems: Reason[] = [];
     const fail = (message: string) => problems.push({ code: 'tdx.pck-chain', message });
     if (!(await isSignedBy(chain.pck, chain.intermediate))) fail('the PCK certificate is not signed by the CA that follows it in the chain');
-    if (!isCa(chain.intermediate)) fail(`${commonName(chain.intermediate)} is not a CA certificate`);
+    for (const problem of certificateProblems(chain.pck, 'ecdsa-sha256', 'end-entity')) fail(`PCK certificate: ${problem}`);
+    for (const problem of certificateProblems(chain.intermediate, 'ecdsa-sha256', 'ca')) fail(`${commonName(chain.intermediate)}: ${problem}`);
     const anchor = await findIntelAnchor(chain.intermediate, trust);
     if (anchor === null) fail(`${commonName(chain.intermediate)} is not issued by a trusted Intel root`);
     else if (chain.embeddedRoot !== null && (chain.embeddedRoot.subject !== anchor.root.subject || !samePublicKey(chain.embeddedRoot, anchor.root))) {
@@ -131,6 +122,8 @@ export class TrustedMaterialCache {
     const what = kind === 'tcbInfo' ? 'TCB info' : 'QE identity';
     if (!(body instanceof Uint8Array)) throw new AttexError('tdx.collateral.malformed', `${what} must be bytes`);
     if (typeof chainPem !== 'string') throw new AttexError('tdx.collateral.malformed', `${what} was given without its issuer chain`);
+    if (body.length > LIMITS.collateralJsonBytes) throw new AttexError('tdx.too-large', `${what} is ${body.length} bytes, more than the ${LIMITS.collateralJsonBytes} allowed`);
+    if (chainPem.length > LIMITS.pemChars) throw new AttexError('tdx.too-large', `${what} issuer chain is ${chainPem.length} characters, more than the ${LIMITS.pemChars} allowed`);
     const key = `${kind}|${toHex(sha256(body))}|${toHex(sha256(chainPem))}|${trustKey}`;
     let entry = this.#signed.get(key);
     if (entry === undefined) {
@@ -151,6 +144,9 @@ export class TrustedMaterialCache {
     const signer = certs[0]!;
     const anchor = await findIntelAnchor(signer, trust);
     if (anchor === null) throw new AttexError('tdx.collateral.chain', `${what} signer ${commonName(signer)} is not issued by a trusted Intel root`);
+    // Only an end-entity signing certificate may sign collateral, never a CA that the root also issued.
+    const problems = certificateProblems(signer, 'ecdsa-sha256', 'end-entity');
+    if (problems.length > 0) throw new AttexError('tdx.collateral.chain', `${what} signer ${commonName(signer)}: ${problems.join('; ')}`);
     let ok = false;
     try {
       ok = verifyP256(nodeKeyOf(signer), signed.signedBytes, signed.signature);
@@ -165,7 +161,8 @@ export class TrustedMaterialCache {
   /** A DER CRL and whether `issuer` signed it. Throws AttexError `tdx.crl` when unreadable. */
   async crl(der: Uint8Array, issuer: X509Certificate, what: string): Promise<CheckedCrl> {
     if (!(der instanceof Uint8Array)) throw new AttexError('tdx.crl', `${what} must be DER bytes`);
-    const key = `${toHex(sha256(der))}|${fingerprint(issuer)}`;
+    if (der.length > LIMITS.crlBytes) throw new AttexError('tdx.too-large', `${what} is ${der.length} bytes, more than the ${LIMITS.crlBytes} allowed`);
+    const key = `${toHex(sha256(der))}|${certFingerprint(issuer)}`;
     let entry = this.#crls.get(key);
     if (entry === undefined) {
       try {
@@ -187,8 +184,9 @@ async function loadCrl(der: Uint8Array, issuer: X509Certificate, what: string): 
   } catch (err) {
     throw new AttexError('tdx.crl', `${what} is not a DER CRL`, { cause: err });
   }
+  const problems = crlProblems(crl, 'ecdsa-sha256');
   const nextUpdate = crl.nextUpdate;
-  if (nextUpdate === undefined) throw new AttexError('tdx.crl', `${what} has no nextUpdate`);
+  if (problems.length > 0 || nextUpdate === undefined) throw new AttexError('tdx.crl', `${what}: ${problems.join('; ')}`);
   let signatureOk = false;
   if (crl.issuer === issuer.subject) {
     try {

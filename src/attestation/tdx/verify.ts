@@ -8,7 +8,8 @@ import type { X509Certificate } from '@peculiar/x509';
 import { AttexError, type Reason } from '../../errors/index.ts';
 import { bytesEqual, concatBytes, sha256, toHex } from '../../util/index.ts';
 import type { IntelRoot, Outcome, TdxCollateral, TdxVerifyInput, VerificationResult } from '../types.ts';
-import { commonName, p256KeyFromRaw, validityProblem, verifyP256 } from './certs.ts';
+import { commonName, LIMITS } from '../x509/index.ts';
+import { p256KeyFromRaw, validityProblem, verifyP256 } from './certs.ts';
 import type { QeIdentity, TdxTcbInfo } from './collateral.ts';
 import { tdxFields } from './fields.ts';
 import type { PckChain } from './pck.ts';
@@ -126,6 +127,15 @@ export function createTdxVerifier(opts: TdxVerifierOptions = {}): TdxVerifier {
     const qeItem = c.qeIdentity === undefined ? null : await signedItem(
       () => cache.signedCollateral('qeIdentity', c.qeIdentity!, c.qeIdentityIssuerChain, trust, trustKey), 'QE identity', anchorIndex, now, reasons);
     if (qeItem !== null) tcbSigners.push(qeItem.signer);
+    // Whoever supplies the evidence picks which collateral to send, and a TCB status computed
+    // without QE identity or CRLs cannot see a revoked QE or certificate. The vendor vectors pin
+    // such partial verdicts as acceptable, so the gap is reported for policy to judge.
+    v.fields['collateral_checked'] = {
+      tcb_info: c.tcbInfo !== undefined,
+      qe_identity: c.qeIdentity !== undefined,
+      pck_crl: c.pckCrl !== undefined,
+      root_ca_crl: c.rootCaCrl !== undefined,
+    };
 
     if (c.pckCrl !== undefined) {
       try {
@@ -200,6 +210,10 @@ export function createTdxVerifier(opts: TdxVerifierOptions = {}): TdxVerifier {
       v.reasons.push({ code: 'tdx.input', message: 'verification input needs evidence bytes, a trust store and a valid `now`' });
       return finish(v, false);
     }
+    if (input.evidence instanceof Uint8Array && input.evidence.length > LIMITS.tdxQuoteBytes) {
+      v.reasons.push({ code: 'tdx.too-large', message: `quote is ${input.evidence.length} bytes, more than the ${LIMITS.tdxQuoteBytes} allowed` });
+      return finish(v, false);
+    }
     let quote: TdxQuote;
     try {
       quote = parseTdxQuote(input.evidence);
@@ -217,6 +231,7 @@ export function createTdxVerifier(opts: TdxVerifierOptions = {}): TdxVerifier {
       return finish(v, false);
     }
     v.fields = tdxFields(quote, chain.sgx);
+    v.fields['collateral_checked'] = { tcb_info: false, qe_identity: false, pck_crl: false, root_ca_crl: false };
     quoteChecks(quote, chain, v.reasons);
 
     const { trust, now } = input;

@@ -9,7 +9,7 @@ import { type Command, type CommandIO, EXIT_OK, EXIT_USAGE, UsageError, parseCom
 import { MAX_SECRET_BYTES, loadOperatorKey, openSecretStore } from '../../broker/store/index.ts';
 import { parseResourcePath } from '../../broker/paths.ts';
 import { loadResourcePolicy } from '../../broker/policy/index.ts';
-import { brokerPaths, openAuditLedger, openBroker } from '../../broker/open.ts';
+import { brokerPaths, lockStateDir, openAuditLedger, openBroker } from '../../broker/open.ts';
 import { loadBrokerVerifier } from '../../broker/wiring.ts';
 import { verifyDsse } from '../../receipts/index.ts';
 import { loadOrCreateAuditSigner } from '../../broker/audit.ts';
@@ -42,6 +42,7 @@ TEE's key, only to executors whose hardware evidence verifies and satisfies poli
 
   attex broker audit [--state DIR] [--json]
       print the audit log: every token issued, release and denial, signature-checked
+      (the broker must be stopped: one process owns the log at a time)
 
 Exit codes: 0 ok, 1 negative result (e.g. removing a secret that does not exist), 2 usage or I/O error.`;
 
@@ -113,8 +114,15 @@ async function audit(argv: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, common);
   if (positionals.length > 0) throw new UsageError('audit takes no arguments');
   const dir = stateDir(io, values.state);
-  const signer = await loadOrCreateAuditSigner(dir);
-  const ledger = await openAuditLedger(dir, { checkpointInterval: 0 });
+  const unlock = await lockStateDir(dir);
+  const signer = await loadOrCreateAuditSigner(dir).catch(async (err: unknown) => {
+    await unlock();
+    throw err;
+  });
+  const ledger = await openAuditLedger(dir, { checkpointInterval: 0 }).catch(async (err: unknown) => {
+    await unlock();
+    throw err;
+  });
   try {
     const entries: unknown[] = [];
     for (let i = 0; i < ledger.size; i++) {
@@ -130,6 +138,7 @@ async function audit(argv: string[], io: CommandIO): Promise<number> {
     }
   } finally {
     await ledger.close();
+    await unlock();
   }
   return EXIT_OK;
 }
@@ -160,7 +169,6 @@ async function serve(argv: string[], io: CommandIO): Promise<number> {
     extra = { extraAmd: sim.amd, extraIntel: sim.intel };
   }
   const { verifier } = await loadBrokerVerifier({
-    policy: undefined,
     policyFile: path.resolve(io.cwd, values.policy),
     allowSimulated,
     ...(values.roots === undefined ? {} : { rootsDir: path.resolve(io.cwd, values.roots) }),

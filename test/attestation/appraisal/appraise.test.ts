@@ -116,6 +116,26 @@ describe('appraise with real vendor vectors', () => {
     expect(codes(appraise(genoa, loadPolicy({ ...base, snp: { hostData: ['11'.repeat(32)] } })))).toEqual(['appraisal.host-data']);
   });
 
+  it('TDX configuration: MRCONFIGID and RTMR allowlists, SEPT_VE_DISABLE, debug', () => {
+    const tolerant = { acceptableTcbStatuses: ['UpToDate', 'OutOfDate'] };
+    const configId = outOfDate.fields['mr_config_id'] as string;
+    expect(configId).not.toBe('00'.repeat(48));
+    expect(codes(appraise(outOfDate, loadPolicy({ ...base, tdx: { ...tolerant, mrConfigId: [configId] } })))).toEqual(['appraisal.tcb-not-uptodate']);
+    expect(codes(appraise(outOfDate, loadPolicy({ ...base, tdx: { ...tolerant, mrConfigId: ['00'.repeat(48)] } })))).toContain('appraisal.mr-config-id');
+
+    const rtmr1 = dcapQvl.fields['rtmr1'] as string;
+    expect(appraise(dcapQvl, loadPolicy({ ...base, tdx: { rtmr1: [rtmr1] } })).status).toBe('affirming');
+    expect(codes(appraise(dcapQvl, loadPolicy({ ...base, tdx: { rtmr1: ['00'.repeat(48)] } })))).toEqual(['appraisal.measurement']);
+
+    // The rules over the decoded attributes, on the real quote's result with one attribute flipped.
+    const attrs = dcapQvl.fields['td_attributes_decoded'] as Record<string, unknown>;
+    const noSept = { ...dcapQvl, fields: { ...dcapQvl.fields, td_attributes_decoded: { ...attrs, sept_ve_disable: false } } };
+    expect(codes(appraise(noSept, strict))).toEqual(['appraisal.sept-ve-disable']);
+    expect(appraise(noSept, loadPolicy({ ...base, tdx: { requireSeptVeDisable: false } })).status).toBe('affirming');
+    const debuggable = { ...dcapQvl, fields: { ...dcapQvl.fields, debug: true } };
+    expect(codes(appraise(debuggable, strict))).toEqual(['appraisal.debug']);
+  });
+
   it('report data must match the expected binding; Azure binds through the claims user-data', () => {
     const bound = fromHex(genoa.fields['report_data'] as string);
     expect(appraise(genoa, strict, { reportData: bound }).status).toBe('affirming');

@@ -127,6 +127,13 @@ describe('state directory', () => {
     expect((await verifyEvidence(foreign, { trust: trust(true), now: new Date() })).outcome).toBe('reject');
   });
 
+  it('a state path that is a file is refused with sim.state', async () => {
+    const file = path.join(await tmp('attex-sim-file-'), 'not-a-dir');
+    await writeFile(file, 'x');
+    await expect(openSimulatedTee(file)).rejects.toMatchObject({ code: 'sim.state' });
+    await expect(openSimulatedTee(path.join(file, 'below'))).rejects.toMatchObject({ code: 'sim.state' });
+  });
+
   it('a corrupted state is refused with sim.state rather than regenerated', async () => {
     const broken = await tmp('attex-sim-broken-');
     await openSimulatedTee(broken);

@@ -74,6 +74,7 @@ export async function forgePki(opts: ForgeOptions = {}): Promise<ForgedPki> {
     publicKey: arkKeys.publicKey,
     signingKey: arkKeys.privateKey,
     signingAlgorithm: PSS,
+    extensions: [new BasicConstraintsExtension(true, undefined, true), new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)],
   });
   const ask = await X509CertificateGenerator.create({
     serialNumber: '0100',
