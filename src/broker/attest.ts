@@ -63,7 +63,7 @@ export async function decideAttestation(session: Session & { state: 'authed' }, 
 
   const runtimeData = body['runtime-data'];
   if (runtimeData.nonce !== session.nonce) {
-    return fail(new BrokerProblem('VerificationFailed', 'broker.nonce-mismatch', 'runtime-data.nonce is not the nonce this session was issued'));
+    return fail(new BrokerProblem('AttestationFailed', 'broker.nonce-mismatch', 'runtime-data.nonce is not the nonce this session was issued'));
   }
   try {
     await importTeePublicKey(runtimeData['tee-pubkey']);
@@ -83,7 +83,7 @@ export async function decideAttestation(session: Session & { state: 'authed' }, 
   const digest = evidenceDigest(pkg);
   const allowedKinds: readonly string[] = SUPPORTED_TEES[session.tee];
   if (!allowedKinds.includes(pkg.kind)) {
-    return fail(new BrokerProblem('VerificationFailed', 'broker.evidence-kind', `evidence kind ${pkg.kind} does not match tee ${session.tee}`), { evidenceDigest: digest });
+    return fail(new BrokerProblem('AttestationFailed', 'broker.evidence-kind', `evidence kind ${pkg.kind} does not match tee ${session.tee}`), { evidenceDigest: digest });
   }
 
   const result = await verifier.verify(pkg, now);
@@ -92,7 +92,7 @@ export async function decideAttestation(session: Session & { state: 'authed' }, 
     const first: Reason = result.reasons[0] ?? { code: 'attestation.rejected', message: 'the evidence was rejected' };
     reasons.push(...result.reasons.map((r) => r.code));
     if (reasons.length === 0) reasons.push(first.code);
-    return { ok: false, problem: new BrokerProblem('VerificationFailed', first.code, first.message), evidenceDigest: digest, result, appraisal: null, reasons };
+    return { ok: false, problem: new BrokerProblem('AttestationFailed', first.code, first.message), evidenceDigest: digest, result, appraisal: null, reasons };
   }
 
   // Binding and appraisal are both evaluated so the audit log records every finding.
@@ -106,11 +106,11 @@ export async function decideAttestation(session: Session & { state: 'authed' }, 
   const base = { evidenceDigest: digest, result, appraisal, reasons };
 
   if (!bindingOk) {
-    return { ok: false, ...base, problem: new BrokerProblem('VerificationFailed', 'broker.binding-mismatch', 'the evidence report_data does not bind this runtime data (nonce and tee-pubkey)') };
+    return { ok: false, ...base, problem: new BrokerProblem('AttestationFailed', 'broker.binding-mismatch', 'the evidence report_data does not bind this runtime data (nonce and tee-pubkey)') };
   }
   if (appraisal.status === 'contraindicated') {
     const first = appraisal.reasons.find((r) => !WARNING_LEVEL_REASONS.has(r.code)) ?? appraisal.reasons[0] ?? { code: 'appraisal.contraindicated', message: 'the appraisal policy rejected the evidence' };
-    return { ok: false, ...base, problem: new BrokerProblem('VerificationFailed', first.code, first.message) };
+    return { ok: false, ...base, problem: new BrokerProblem('AttestationFailed', first.code, first.message) };
   }
 
   const annotated: AnnotatedEvidence = {

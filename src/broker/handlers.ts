@@ -69,7 +69,7 @@ export async function handleAttest(ctx: BrokerContext, cookie: string | undefine
   }
   const base = { event: 'attest' as const, kbsTee: session.tee, session: sessionHash(session.id) };
   if (session.state !== 'authed' || session.nonceUsed) {
-    return deny(ctx, new BrokerProblem('VerificationFailed', 'broker.nonce-replayed', 'this session\'s nonce has already been presented'), base);
+    return deny(ctx, new BrokerProblem('AttestationFailed', 'broker.nonce-replayed', 'this session\'s nonce has already been presented'), base);
   }
   session.nonceUsed = true;
 
@@ -116,7 +116,7 @@ async function authorise(ctx: BrokerContext, cookie: string | undefined | null, 
   let token: string;
   if (authorization !== undefined) {
     const m = BEARER.exec(authorization);
-    if (m === null) throw new BrokerProblem('JWTVerificationFailed', 'broker.token-invalid', 'Authorization must be "Bearer <attestation token>"');
+    if (m === null) throw new BrokerProblem('TokenVerifierError', 'broker.token-invalid', 'Authorization must be "Bearer <attestation token>"');
     token = m[1]!;
   } else if (session !== undefined) {
     if (session.state !== 'attested') throw new BrokerProblem('UnAuthenticatedCookie', 'broker.session-not-attested', 'this session has not attested');
@@ -129,11 +129,11 @@ async function authorise(ctx: BrokerContext, cookie: string | undefined | null, 
     claims = await verifyEarToken(ctx.tokenKey, token, { issuer: ctx.issuer, now });
   } catch (err) {
     const e = err as AttexError;
-    throw new BrokerProblem('JWTVerificationFailed', e.code, e.message);
+    throw new BrokerProblem('TokenVerifierError', e.code, e.message);
   }
   // A token presented alongside a session cookie must belong to that session.
   if (session !== undefined && claims['attex.kbs-session'] !== sessionHash(session.id)) {
-    throw new BrokerProblem('JWTVerificationFailed', 'broker.token-session-mismatch', 'the token was issued to another session');
+    throw new BrokerProblem('TokenVerifierError', 'broker.token-session-mismatch', 'the token was issued to another session');
   }
   return claims;
 }

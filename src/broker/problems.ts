@@ -6,7 +6,7 @@
  */
 import { AttexError } from '../errors/index.ts';
 
-/** Trustee's prefix for ErrorInformation types (kbs/src/error.rs, kbs/src/api_server.rs). */
+/** Trustee's prefix for ErrorInformation types (kbs/src/error.rs; kbs/src/http/error.rs in earlier releases). */
 export const TRUSTEE_ERROR_PREFIX = 'https://github.com/confidential-containers/kbs/errors/';
 const ATTEX_PROBLEM_PREFIX = 'urn:attex:broker:problem:';
 
@@ -22,19 +22,19 @@ const attex = (name: string) => `${ATTEX_PROBLEM_PREFIX}${name}`;
 /** Problem catalogue keyed by problem name; documented in docs/kbs-protocol.md. */
 export const PROBLEMS = {
   /** Body is not JSON, violates the schema, or has unknown fields. */
-  MalformedRequest: { status: 400, type: trustee('SerdeError'), title: 'Malformed request' },
+  MalformedRequest: { status: 400, type: trustee('InvalidRequest'), title: 'Malformed request' },
   /** Request.version is not the protocol version this broker speaks, or the tee is unsupported. */
-  AuthRejected: { status: 401, type: trustee('AttestationError'), title: 'RCAR auth rejected' },
+  AuthRejected: { status: 401, type: trustee('FailedAuthentication'), title: 'RCAR auth rejected' },
   MissingCookie: { status: 401, type: trustee('MissingCookie'), title: 'No kbs-session-id cookie' },
   InvalidCookie: { status: 401, type: trustee('InvalidCookie'), title: 'Unknown session' },
   ExpiredCookie: { status: 401, type: trustee('ExpiredCookie'), title: 'Session or nonce expired' },
   UnAuthenticatedCookie: { status: 401, type: trustee('UnAuthenticatedCookie'), title: 'Session has not attested' },
   /** Evidence, nonce, binding or appraisal failed at /attest. */
-  VerificationFailed: { status: 401, type: trustee('VerificationFailed'), title: 'Attestation failed' },
+  AttestationFailed: { status: 401, type: trustee('AttestationFailed'), title: 'Attestation failed' },
   /** No session cookie and no bearer token on a resource request. */
   TokenNotFound: { status: 401, type: trustee('TokenNotFound'), title: 'Attestation token not found' },
   /** Bearer token has a bad signature, is expired, or belongs to another session. */
-  JWTVerificationFailed: { status: 401, type: trustee('JWTVerificationFailed'), title: 'Attestation token rejected' },
+  TokenVerifierError: { status: 401, type: trustee('TokenVerifierError'), title: 'Attestation token rejected' },
   PolicyDeny: { status: 403, type: trustee('PolicyDeny'), title: 'Access denied by policy' },
   InvalidRequestPath: { status: 404, type: trustee('InvalidRequestPath'), title: 'Invalid resource path' },
   ResourceNotFound: { status: 404, type: attex('ResourceNotFound'), title: 'Resource not found' },

@@ -144,6 +144,9 @@ export const attestationSchema = {
         nonce: { type: 'string', minLength: 1, maxLength: 128 },
         'tee-pubkey': teePubKeySchema,
       },
+      // Extra members (attex binds its receipt key here) are short strings: they are echoed
+      // into the token, so their size is bounded.
+      additionalProperties: { type: 'string', maxLength: 4096 },
       propertyNames: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,63}$' },
     },
     'tee-evidence': { type: 'object', maxProperties: 16 },

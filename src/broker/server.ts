@@ -143,6 +143,8 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: LIMITS.attestBodyBytes,
+    // Resource path segments are up to 128 characters (src/broker/paths.ts).
+    maxParamLength: 128,
     exposeHeadRoutes: false,
     return503OnClosing: true,
     requestTimeout: 30_000,

@@ -4,7 +4,6 @@
  * and toolchain versions. A built component whose real imports exceed its manifest is refused
  * and never cached. Built .wasm files live only in the cache (never committed).
  */
-import { createRequire } from 'node:module';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import { sha256, toHex } from '../util/index.ts';
 import { SandboxCodes } from './errors.ts';
 import { assertImportsGranted, inspectComponent } from './loader.ts';
 import { type Manifest, loadManifest } from './manifest.ts';
+import { packageVersion } from './transpile-cache.ts';
 
 export const DEFAULT_WIT_DIR = fileURLToPath(new URL('../../wit', import.meta.url));
 
@@ -48,14 +48,6 @@ export interface BuildReport {
   readonly failed: Array<{ readonly name: string; readonly code: string; readonly message: string }>;
 }
 
-const require = createRequire(import.meta.url);
-function packageVersion(name: string): string {
-  try {
-    return (require(`${name}/package.json`) as { version: string }).version;
-  } catch {
-    return 'absent';
-  }
-}
 
 async function listFiles(dir: string, base = dir): Promise<string[]> {
   const out: string[] = [];
@@ -88,6 +80,20 @@ export async function buildKey(dir: string, manifest: Manifest, witDir: string):
   return toHex(sha256(parts.join('\n')));
 }
 
+const exposed = new Set<string>();
+/**
+ * componentize-js reads the WIT folder from inside its own WebAssembly toolchain through
+ * preview2-shim, which (since 0.26) preopens nothing; give it exactly the WIT folder.
+ */
+async function exposeToToolchain(dir: string): Promise<void> {
+  const abs = path.resolve(dir);
+  if (exposed.has(abs)) return;
+  // Typed loosely: the package's published types describe its browser build.
+  const shim = (await import('@bytecodealliance/preview2-shim/filesystem')) as unknown as { _addPreopen(virtual: string, host: string): void };
+  shim._addPreopen(abs, abs);
+  exposed.add(abs);
+}
+
 async function compile(dir: string, manifest: Manifest, witDir: string): Promise<Uint8Array> {
   const entry = path.join(dir, manifest.entry);
   const source = await readFile(entry, 'utf8');
@@ -101,6 +107,7 @@ async function compile(dir: string, manifest: Manifest, witDir: string): Promise
     }
     case 'starlingmonkey': {
       const { componentize } = await import('@bytecodealliance/componentize-js');
+      await exposeToToolchain(witDir);
       const { component } = await componentize({
         sourcePath: entry,
         witPath: witDir,

@@ -1,7 +1,9 @@
 /**
  * Loading a component: validate the binary, read its real imports, refuse any import the
  * manifest does not grant, transpile with jco (instantiation mode: the host supplies every
- * import, no WASI shim), cap each core module's memory and compile it once per digest.
+ * import, no WASI shim), cap each core module's memory and compile it once per digest. The
+ * decoding and transpiling (~0.6 s for a QuickJS component) are cached on disk by digest and
+ * jco version (transpile-cache.ts); the grant check and memory cap run on every load.
  */
 import { componentWit, transpile } from '@bytecodealliance/jco';
 import { AttexError } from '../errors/index.ts';
@@ -10,6 +12,7 @@ import { SandboxCodes } from './errors.ts';
 import { ACTION_EXPORT, excessImports, parseWorldItems } from './imports-policy.ts';
 import type { Manifest } from './manifest.ts';
 import type { ComponentPayload } from './protocol.ts';
+import { type TranspiledComponent, defaultTranspileCacheDir, readTranspiled, transpileCacheKey, writeTranspiled } from './transpile-cache.ts';
 import { WASM_PAGE, capModuleMemory } from './wasm-memory.ts';
 
 export interface LoadedComponent {
@@ -30,8 +33,7 @@ function isComponent(bytes: Uint8Array): boolean {
 
 /** Read a component's imports and exports (throws `sandbox.invalid-component`). */
 export async function inspectComponent(bytes: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
-  if (bytes.length > MAX_COMPONENT_BYTES) throw new AttexError(SandboxCodes.invalidComponent, `component is larger than ${MAX_COMPONENT_BYTES} bytes`);
-  if (!isComponent(bytes)) throw new AttexError(SandboxCodes.invalidComponent, 'not a WebAssembly component binary');
+  assertComponentShape(bytes);
   let wit: string;
   try {
     wit = await componentWit(bytes);
@@ -39,6 +41,11 @@ export async function inspectComponent(bytes: Uint8Array): Promise<{ imports: st
     throw new AttexError(SandboxCodes.invalidComponent, `component does not decode: ${firstLine(err)}`);
   }
   return parseWorldItems(wit);
+}
+
+function assertComponentShape(bytes: Uint8Array): void {
+  if (bytes.length > MAX_COMPONENT_BYTES) throw new AttexError(SandboxCodes.invalidComponent, `component is larger than ${MAX_COMPONENT_BYTES} bytes`);
+  if (!isComponent(bytes)) throw new AttexError(SandboxCodes.invalidComponent, 'not a WebAssembly component binary');
 }
 
 /** Refuse a component whose imports exceed its manifest (`sandbox.imports-exceed-grant`). */
@@ -64,12 +71,13 @@ function toFactorySource(js: string): string {
   return `(function componentFactory() {\n${body}\nreturn instantiate;\n})`;
 }
 
-export async function loadComponent(bytes: Uint8Array, manifest: Manifest): Promise<LoadedComponent> {
+export interface LoadOptions {
+  /** Transpile cache directory (default `.attex/cache/transpiled` under cwd); `false` disables it. */
+  readonly cacheDir?: string | false;
+}
+
+async function transpileComponent(bytes: Uint8Array): Promise<TranspiledComponent> {
   const { imports, exports } = await inspectComponent(bytes);
-  if (!exports.includes(ACTION_EXPORT)) {
-    throw new AttexError(SandboxCodes.invalidComponent, `component does not export ${ACTION_EXPORT}`);
-  }
-  assertImportsGranted(imports, manifest);
   let files: Record<string, Uint8Array>;
   try {
     ({ files } = await transpile(bytes, {
@@ -84,10 +92,30 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest): Prom
   }
   const js = files['component.js'];
   if (!js) throw new AttexError(SandboxCodes.invalidComponent, 'transpiler produced no instantiation code');
+  const modules: Record<string, Uint8Array> = {};
+  for (const [name, data] of Object.entries(files)) if (name.endsWith('.wasm')) modules[name] = data;
+  return { js: new TextDecoder().decode(js), modules, imports, exports };
+}
+
+export async function loadComponent(bytes: Uint8Array, manifest: Manifest, options: LoadOptions = {}): Promise<LoadedComponent> {
+  assertComponentShape(bytes);
+  const digestHex = toHex(sha256(bytes));
+  const cacheDir = options.cacheDir === undefined ? defaultTranspileCacheDir() : options.cacheDir;
+  const key = transpileCacheKey(digestHex);
+  let transpiled = cacheDir ? await readTranspiled(cacheDir, key) : undefined;
+  // The export and grant checks come before the (slow) transpile so a refused component costs little.
+  const { imports, exports } = transpiled ?? (await inspectComponent(bytes));
+  if (!exports.includes(ACTION_EXPORT)) {
+    throw new AttexError(SandboxCodes.invalidComponent, `component does not export ${ACTION_EXPORT}`);
+  }
+  assertImportsGranted(imports, manifest);
+  if (!transpiled) {
+    transpiled = await transpileComponent(bytes);
+    if (cacheDir) await writeTranspiled(cacheDir, key, transpiled);
+  }
   const maxPages = Math.floor((manifest.limits.memory_mb * 1048576) / WASM_PAGE);
   const modules: Record<string, WebAssembly.Module> = {};
-  for (const [name, data] of Object.entries(files)) {
-    if (!name.endsWith('.wasm')) continue;
+  for (const [name, data] of Object.entries(transpiled.modules)) {
     const capped = capModuleMemory(data, maxPages);
     try {
       modules[name] = await WebAssembly.compile(capped.bytes);
@@ -95,16 +123,16 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest): Prom
       throw new AttexError(SandboxCodes.invalidComponent, `core module ${name} does not compile: ${firstLine(err)}`);
     }
   }
-  const digest = `sha256:${toHex(sha256(bytes))}`;
+  const digest = `sha256:${digestHex}`;
   const payload: ComponentPayload = {
     key: `${manifest.name}@${digest}`,
     digest,
     name: manifest.name,
-    factorySource: toFactorySource(new TextDecoder().decode(js)),
+    factorySource: toFactorySource(transpiled.js),
     modules,
-    imports,
+    imports: transpiled.imports,
     memoryCapBytes: maxPages * WASM_PAGE,
     limits: manifest.limits,
   };
-  return { name: manifest.name, digest, manifest, imports, payload };
+  return { name: manifest.name, digest, manifest, imports: transpiled.imports, payload };
 }

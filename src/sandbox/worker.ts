@@ -118,15 +118,16 @@ function classify(err: unknown, active: ActiveRun | undefined, inst: WarmInstanc
     }
   }
   const used = inst ? memoryBytes(inst.memories) : 0;
-  // A guest at its cap cannot grow by one more page: whatever it trapped on, memory is the cause.
-  const atCap = capBytes > 0 && used + WASM_PAGE_BYTES > capBytes;
+  // memory.grow failing is invisible to the host; a guest that trapped with less headroom left
+  // than a typical allocator request (1 MiB or 1/16 of the cap) is taken to have run out.
+  const atCap = capBytes > 0 && capBytes - used < Math.max(CAP_HEADROOM_BYTES, capBytes / 16);
   if (ALLOCATION_FAILURE.test(message) || atCap) {
     return { code: SandboxCodes.memory, message: `memory limit reached (${Math.round(used / 1048576)} MiB of ${Math.round(capBytes / 1048576)} MiB): ${message}` };
   }
   return { code: SandboxCodes.trap, message };
 }
 
-const WASM_PAGE_BYTES = 65536;
+const CAP_HEADROOM_BYTES = 1 << 20;
 
 function emptyUsage(): WorkerUsage {
   return { hostCalls: 0, logs: [], configRead: [], denied: [], stdioBytes: 0, cpuMs: 0, memoryBytes: 0 };

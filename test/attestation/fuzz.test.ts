@@ -223,8 +223,8 @@ function packageWith(v: Vector, partName: string, mutated: Uint8Array): Evidence
 }
 
 function partsOf(v: Vector): Part[] {
-  if (v.expected.kind !== 'tdx') return [evidencePart(v, 720, 60), derPart('cert', v.cert!, 230, 30)];
-  const parts = [evidencePart(v, 520, 50)];
+  if (v.expected.kind !== 'tdx') return [evidencePart(v, 820, 60), derPart('cert', v.cert!, 160, 20)];
+  const parts = [evidencePart(v, 300, 50)];
   for (const [item, file] of Object.entries(COLLATERAL_FILES)) {
     let bytes: Uint8Array;
     try {

@@ -3,8 +3,10 @@
  * simulated evidence and foreign measurements refused by trust and appraisal, the client
  * retrying an unreachable broker with backoff and renewing before its token expires.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simProvider } from '../../src/attestation/providers/index.ts';
 import type { SimulatedTee } from '../../src/attestation/sim/index.ts';
@@ -67,7 +69,7 @@ describe('injected clock', () => {
     const before = b.broker.ledger.size;
     const bearer = await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: `Bearer ${a.token}` } });
     expect(bearer.status).toBe(401);
-    expect(bearer.json).toMatchObject({ code: 'broker.token-expired', type: 'https://github.com/confidential-containers/kbs/errors/JWTVerificationFailed' });
+    expect(bearer.json).toMatchObject({ code: 'broker.token-expired', type: 'https://github.com/confidential-containers/kbs/errors/TokenVerifierError' });
     const cookie = await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { cookie: a.cookie } });
     expect(cookie.status).toBe(401);
     expect(cookie.json['code']).toBe('broker.session-expired');
@@ -82,7 +84,7 @@ describe('trust and appraisal', () => {
     const before = b.broker.ledger.size;
     const a = await attestSim(b.url, sim);
     expect(a.res.status).toBe(401);
-    expect(a.res.json).toMatchObject({ type: 'https://github.com/confidential-containers/kbs/errors/VerificationFailed', code: 'attestation.simulated-root' });
+    expect(a.res.json).toMatchObject({ type: 'https://github.com/confidential-containers/kbs/errors/AttestationFailed', code: 'attestation.simulated-root' });
     expect(String(a.res.json['detail'])).toMatch(/simulated/i);
     const [entry] = (await b.auditEntries()).slice(before);
     expect(entry).toMatchObject({ event: 'attest', decision: 'deny', reason: 'attestation.simulated-root', simulated: true });
@@ -177,5 +179,28 @@ describe('client', () => {
     expect(backoffDelay(3, 100, 1000, () => 0.5)).toBe(400);
     expect(backoffDelay(10, 100, 1000, () => 0.999)).toBe(999);
     expect(backoffDelay(5, 100, 1000, () => 0)).toBe(0);
+  });
+});
+
+describe('real vendor evidence', () => {
+  it('a genuine Milan report (go-sev-guest, debug guest) verifies against the AMD roots but is refused: no binding, debug', async () => {
+    const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+    const vector = path.resolve(repoRoot, '../shared/vectors/snp/milan-v2-go-sev-guest');
+    const pinned = new Date('2022-10-24T00:00:00Z');
+    const b = await broker({ clock: () => pinned, allowSimulated: false, appraisalPolicy: appraisalPolicyFor(m, { allowSimulated: false }) });
+    const { cookie, nonce } = await auth(b.url);
+    const key = await teeKey();
+    const evidence = {
+      kind: 'snp',
+      evidence: (await readFile(path.join(vector, 'report.bin'))).toString('base64'),
+      certs: [(await readFile(path.join(vector, 'vcek.der'))).toString('base64')],
+    };
+    const before = b.broker.ledger.size;
+    const res = await call(`${b.url}/kbs/v0/attest`, { body: { 'runtime-data': { nonce, 'tee-pubkey': key.pub }, 'tee-evidence': evidence }, headers: { cookie } });
+    expect(res.status).toBe(401);
+    expect(res.json['code']).toBe('broker.binding-mismatch');
+    const [entry] = (await b.auditEntries()).slice(before);
+    expect(entry).toMatchObject({ decision: 'deny', simulated: false, measurement: 'b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01', appraisal: { status: 'contraindicated', tee: 'snp' } });
+    expect(entry!.reasons).toEqual(expect.arrayContaining(['broker.binding-mismatch', 'appraisal.debug', 'appraisal.measurement']));
   });
 });

@@ -149,6 +149,18 @@ describe('attested release', () => {
     await expect(decryptFromBroker(res.json, (await teeKey()).privateKey)).rejects.toMatchObject({ code: 'broker.jwe' });
   });
 
+  it('tokens verify with the JWKS the broker publishes', async () => {
+    const { createLocalJWKSet, jwtVerify } = await import('jose');
+    const { token } = await attestSim(b.url, sim);
+    const set = await call(`${b.url}/.well-known/attex-broker-jwks.json`);
+    expect(set.status).toBe(200);
+    expect(JSON.stringify(set.json)).not.toContain('"d"');
+    const { payload, protectedHeader } = await jwtVerify(token!, createLocalJWKSet(set.json as never), { issuer: 'attex-broker' });
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload['eat_profile']).toBe('tag:github.com,2023:veraison/ear');
+    expect(payload['ear.verifier-id']).toMatchObject({ developer: 'attex' });
+  });
+
   it('an RSA TEE key gets an RSA-OAEP-256 JWE', async () => {
     const { generateKeyPair, exportJWK } = await import('jose');
     const { publicKey, privateKey } = await generateKeyPair('RSA-OAEP-256', { modulusLength: 2048 });
@@ -197,7 +209,7 @@ describe('attestation refusals', () => {
     const body = await attestationFor(sim, { nonce, 'tee-pubkey': presented.pub }, { nonce, 'tee-pubkey': bound.pub });
     const before = b.broker.ledger.size;
     const res = await call(`${b.url}/kbs/v0/attest`, { body, headers: { cookie } });
-    expectProblem(res, 401, 'VerificationFailed', 'broker.binding-mismatch');
+    expectProblem(res, 401, 'AttestationFailed', 'broker.binding-mismatch');
     expect(res.setCookie).toBeUndefined();
     const entry = await expectDeniedInAudit(before, 'broker.binding-mismatch', { event: 'attest', simulated: true, measurement });
     expect(entry.evidenceDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -209,11 +221,20 @@ describe('attestation refusals', () => {
     const first = await attestSim(b.url, sim);
     expect(first.res.status).toBe(200);
     const before = b.broker.ledger.size;
-    expectProblem(await call(`${b.url}/kbs/v0/attest`, { body: first.body, headers: { cookie: first.cookie } }), 401, 'VerificationFailed', 'broker.nonce-replayed');
+    expectProblem(await call(`${b.url}/kbs/v0/attest`, { body: first.body, headers: { cookie: first.cookie } }), 401, 'AttestationFailed', 'broker.nonce-replayed');
     const fresh = await auth(b.url);
-    expectProblem(await call(`${b.url}/kbs/v0/attest`, { body: first.body, headers: { cookie: fresh.cookie } }), 401, 'VerificationFailed', 'broker.nonce-mismatch');
+    expectProblem(await call(`${b.url}/kbs/v0/attest`, { body: first.body, headers: { cookie: fresh.cookie } }), 401, 'AttestationFailed', 'broker.nonce-mismatch');
     await expectDeniedInAudit(before, 'broker.nonce-replayed');
     await expectDeniedInAudit(before, 'broker.nonce-mismatch');
+  });
+
+  it('concurrent attestations on one session: exactly one token', async () => {
+    const { cookie, nonce } = await auth(b.url);
+    const key = await teeKey();
+    const body = await attestationFor(sim, { nonce, 'tee-pubkey': key.pub });
+    const results = await Promise.all(Array.from({ length: 6 }, () => call(`${b.url}/kbs/v0/attest`, { body, headers: { cookie } })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) expectProblem(r, 401, 'AttestationFailed', 'broker.nonce-replayed');
   });
 
   it('a debug-enabled guest is refused by appraisal', async () => {
@@ -229,7 +250,7 @@ describe('attestation refusals', () => {
     const evidence = makeEvidencePackage({ kind: 'snp', evidence: report, certs: [vcek] });
     const before = b.broker.ledger.size;
     const res = await call(`${b.url}/kbs/v0/attest`, { body: { 'runtime-data': runtimeData, 'tee-evidence': evidence }, headers: { cookie } });
-    expectProblem(res, 401, 'VerificationFailed', /debug/);
+    expectProblem(res, 401, 'AttestationFailed', /debug/);
     const entries = await auditSince(before);
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({ decision: 'deny', event: 'attest', appraisal: { status: 'contraindicated' } });
@@ -240,7 +261,7 @@ describe('attestation refusals', () => {
     const key = await teeKey();
     const body = await attestationFor(sim, { nonce, 'tee-pubkey': key.pub });
     const before = b.broker.ledger.size;
-    expectProblem(await call(`${b.url}/kbs/v0/attest`, { body, headers: { cookie } }), 401, 'VerificationFailed', 'broker.evidence-kind');
+    expectProblem(await call(`${b.url}/kbs/v0/attest`, { body, headers: { cookie } }), 401, 'AttestationFailed', 'broker.evidence-kind');
     await expectDeniedInAudit(before, 'broker.evidence-kind');
   });
 
@@ -250,11 +271,11 @@ describe('attestation refusals', () => {
     const before = b.broker.ledger.size;
     expectProblem(
       await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { cookie: other.cookie, authorization: `Bearer ${a.token}` } }),
-      401, 'JWTVerificationFailed', 'broker.token-session-mismatch',
+      401, 'TokenVerifierError', 'broker.token-session-mismatch',
     );
     expectProblem(await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { cookie: other.cookie } }), 401, 'UnAuthenticatedCookie', 'broker.session-not-attested');
-    expectProblem(await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: `Bearer ${a.token!.slice(0, -4)}AAAA` } }), 401, 'JWTVerificationFailed', 'broker.token-invalid');
-    expectProblem(await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: 'Basic Zm9vOmJhcg==' } }), 401, 'JWTVerificationFailed', 'broker.token-invalid');
+    expectProblem(await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: `Bearer ${a.token!.slice(0, -4)}AAAA` } }), 401, 'TokenVerifierError', 'broker.token-invalid');
+    expectProblem(await call(`${b.url}/kbs/v0/resource/app/key/db`, { headers: { authorization: 'Basic Zm9vOmJhcg==' } }), 401, 'TokenVerifierError', 'broker.token-invalid');
     await expectDeniedInAudit(before, 'broker.token-session-mismatch', { resource: 'app/key/db' });
     await expectDeniedInAudit(before, 'broker.session-not-attested');
   });
@@ -262,12 +283,12 @@ describe('attestation refusals', () => {
 
 describe('malformed requests', () => {
   const cases: [string, () => Promise<Awaited<ReturnType<typeof call>>>, number, string, string][] = [
-    ['not JSON', () => call(`${b.url}/kbs/v0/auth`, { rawBody: '{"version":' }), 400, 'SerdeError', 'broker.json'],
-    ['unknown Request member', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp', 'extra-params': '', admin: true } }), 400, 'SerdeError', 'broker.schema'],
-    ['missing extra-params', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp' } }), 400, 'SerdeError', 'broker.schema'],
-    ['unknown tee name', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp2', 'extra-params': '' } }), 400, 'SerdeError', 'broker.schema'],
-    ['wrong protocol version', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.1.1', tee: 'snp', 'extra-params': '' } }), 401, 'AttestationError', 'broker.protocol-version'],
-    ['unsupported tee', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'sgx', 'extra-params': '' } }), 401, 'AttestationError', 'broker.tee-unsupported'],
+    ['not JSON', () => call(`${b.url}/kbs/v0/auth`, { rawBody: '{"version":' }), 400, 'InvalidRequest', 'broker.json'],
+    ['unknown Request member', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp', 'extra-params': '', admin: true } }), 400, 'InvalidRequest', 'broker.schema'],
+    ['missing extra-params', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp' } }), 400, 'InvalidRequest', 'broker.schema'],
+    ['unknown tee name', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp2', 'extra-params': '' } }), 400, 'InvalidRequest', 'broker.schema'],
+    ['wrong protocol version', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.1.1', tee: 'snp', 'extra-params': '' } }), 401, 'FailedAuthentication', 'broker.protocol-version'],
+    ['unsupported tee', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'sgx', 'extra-params': '' } }), 401, 'FailedAuthentication', 'broker.tee-unsupported'],
     ['oversized auth body', () => call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp', 'extra-params': 'x'.repeat(8000) } }), 413, 'urn:attex:broker:problem:PayloadTooLarge', 'broker.body-too-large'],
     ['text/plain body', () => call(`${b.url}/kbs/v0/auth`, { rawBody: 'hello', headers: { 'content-type': 'text/plain' } }), 415, 'urn:attex:broker:problem:UnsupportedMediaType', 'broker.media-type'],
     ['attest without a cookie', () => call(`${b.url}/kbs/v0/attest`, { body: { 'runtime-data': { nonce: 'n', 'tee-pubkey': { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'AA', y: 'AA' } }, 'tee-evidence': {} } }), 401, 'MissingCookie', 'broker.cookie-missing'],
@@ -283,7 +304,7 @@ describe('malformed requests', () => {
   }
 
   it('attestation bodies with unknown members, bad keys or bad evidence', async () => {
-    const { cookie, nonce } = await auth(b.url);
+    const { nonce } = await auth(b.url);
     const key = await teeKey();
     const good = await attestationFor(sim, { nonce, 'tee-pubkey': key.pub });
     const bad: [unknown, string][] = [
@@ -291,6 +312,8 @@ describe('malformed requests', () => {
       [{ ...good, 'runtime-data': { ...good['runtime-data'], 'tee-pubkey': { ...key.pub, d: 'secret' } } }, 'broker.schema'],
       [{ ...good, 'runtime-data': { ...good['runtime-data'], 'tee-pubkey': { ...key.pub, alg: 'RSA1_5' } } }, 'broker.schema'],
       [{ ...good, 'init-data': { format: 'toml', body: 'x' } }, 'broker.schema'],
+      [{ ...good, 'runtime-data': { ...good['runtime-data'], 'attex-receipt-key': { nested: 'x'.repeat(10) } } }, 'broker.schema'],
+      [{ ...good, 'runtime-data': { ...good['runtime-data'], Upper: 'x' } }, 'broker.schema'],
       [{ ...good, 'tee-evidence': { ...good['tee-evidence'], unknown: 'x' } }, 'evidence.malformed'],
       [{ ...good, 'tee-evidence': { primary_evidence: good['tee-evidence'], additional_evidence: '{"tdx":{}}' } }, 'broker.tee-evidence'],
     ];
@@ -300,7 +323,7 @@ describe('malformed requests', () => {
       const withNonce = JSON.parse(JSON.stringify(body).replaceAll(nonce, s.nonce));
       const before = b.broker.ledger.size;
       const res = await call(`${b.url}/kbs/v0/attest`, { body: withNonce, headers: { cookie: s.cookie } });
-      expectProblem(res, 400, 'SerdeError', code);
+      expectProblem(res, 400, 'InvalidRequest', code);
       await expectDeniedInAudit(before, code, { event: 'attest' });
     }
     // Trustee's CompositeEvidence wrapper with no additional evidence is accepted.
@@ -308,7 +331,6 @@ describe('malformed requests', () => {
     const rd = { nonce: s.nonce, 'tee-pubkey': key.pub };
     const wrapped = { 'runtime-data': rd, 'tee-evidence': { primary_evidence: (await attestationFor(sim, rd))['tee-evidence'], additional_evidence: '' } };
     expect((await call(`${b.url}/kbs/v0/attest`, { body: wrapped, headers: { cookie: s.cookie } })).status).toBe(200);
-    void cookie;
   });
 });
 

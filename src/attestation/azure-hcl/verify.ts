@@ -6,7 +6,7 @@
 import type { Reason } from '../../errors/index.ts';
 import { bytesEqual } from '../../util/index.ts';
 import { defaultSnpVerifier, snpFields, type SnpVerifier } from '../snp/index.ts';
-import { inputReasons } from '../snp/verify.ts';
+import { amdResult, inputReasons } from '../snp/verify.ts';
 import type { SnpVerifyInput, VerificationResult } from '../types.ts';
 import { LIMITS } from '../x509/index.ts';
 import { claimsDigest, hclAkPub, hclUserData, parseHclReport, type HclReport } from './parse.ts';
@@ -33,16 +33,7 @@ export function claimsBindingReasons(hcl: HclReport): Reason[] {
 }
 
 function hclResult(simulated: boolean, reasons: Reason[], fields: Record<string, unknown>): VerificationResult {
-  return {
-    kind: 'azure-hcl-snp',
-    tee: simulated ? 'sim-snp' : 'azure-hcl-snp',
-    simulated,
-    outcome: reasons.length === 0 ? 'accept' : 'reject',
-    tcb_status: null,
-    advisory_ids: [],
-    reasons,
-    fields,
-  };
+  return amdResult('azure-hcl-snp', simulated ? 'sim-snp' : 'azure-hcl-snp', simulated, reasons, fields);
 }
 
 /** An HCL verifier on top of an SNP verifier (default: the module-wide one, sharing its chain cache). */

@@ -24,6 +24,7 @@ import {
   tdxTcbInfoUrl,
   vcekCertChainUrl,
   vcekUrl,
+  vlekCertChainUrl,
 } from './urls.ts';
 
 export interface CollateralFetcherOptions extends HttpOptions {
@@ -51,6 +52,8 @@ export interface CollateralFetcher {
   fetchVcek(product: AmdProduct, chipId: Uint8Array, tcb: SnpTcbSpl): Promise<Uint8Array>;
   /** PEM: ASK then ARK. */
   fetchAmdCertChain(product: AmdProduct): Promise<string>;
+  /** PEM: ASVK then ARK. */
+  fetchAmdVlekCertChain(product: AmdProduct): Promise<string>;
   fetchAmdCrl(product: AmdProduct): Promise<Uint8Array>;
   fetchTdxTcbInfo(fmspc: string): Promise<SignedBody>;
   fetchTdxQeIdentity(): Promise<SignedBody>;
@@ -157,6 +160,11 @@ export function createCollateralFetcher(opts: CollateralFetcherOptions = {}): Co
     },
     async fetchAmdCertChain(product) {
       const url = vcekCertChainUrl(kds, product);
+      const check = (b: Uint8Array) => checkPemChain(Buffer.from(b).toString('latin1'), url, 'cert_chain', 2);
+      return Buffer.from((await get(url, FOREVER, undefined, check)).body).toString('latin1');
+    },
+    async fetchAmdVlekCertChain(product) {
+      const url = vlekCertChainUrl(kds, product);
       const check = (b: Uint8Array) => checkPemChain(Buffer.from(b).toString('latin1'), url, 'cert_chain', 2);
       return Buffer.from((await get(url, FOREVER, undefined, check)).body).toString('latin1');
     },

@@ -21,4 +21,5 @@ export {
   tdxTcbInfoUrl,
   vcekCertChainUrl,
   vcekUrl,
+  vlekCertChainUrl,
 } from './urls.ts';

@@ -3,7 +3,8 @@
  * configurable (a PCCS, a mirror, a loopback test server) and default to the vendors' hosts.
  *
  * AMD KDS:   /vcek/v1/{Milan|Genoa|Turin}/{hwID hex}?blSPL=&teeSPL=&snpSPL=&ucodeSPL=[&fmcSPL=]
- *            /vcek/v1/{product}/cert_chain (ASK then ARK, PEM), /vcek/v1/{product}/crl (DER)
+ *            /vcek/v1/{product}/cert_chain (ASK then ARK, PEM), /vcek/v1/{product}/crl (DER),
+ *            /vlek/v1/{product}/cert_chain (ASVK then ARK, PEM)
  * Intel PCS: /tdx/certification/v4/tcb?fmspc=        (header TCB-Info-Issuer-Chain)
  *            /tdx/certification/v4/qe/identity       (header SGX-Enclave-Identity-Issuer-Chain)
  *            /sgx/certification/v4/pckcrl?ca=&encoding=der (header SGX-PCK-CRL-Issuer-Chain)
@@ -89,6 +90,12 @@ export function vcekUrl(base: string, product: AmdProduct, chipId: Uint8Array, t
 export function vcekCertChainUrl(base: string, product: AmdProduct): string {
   checkProduct(product);
   return joinUrl(base, `/vcek/v1/${product}/cert_chain`);
+}
+
+/** The VLEK chain (ASVK then ARK, PEM). VLEKs themselves are issued to cloud providers only. */
+export function vlekCertChainUrl(base: string, product: AmdProduct): string {
+  checkProduct(product);
+  return joinUrl(base, `/vlek/v1/${product}/cert_chain`);
 }
 
 export function amdCrlUrl(base: string, product: AmdProduct): string {

@@ -191,8 +191,15 @@ export function createSnpVerifier(opts: SnpVerifierOptions = {}): SnpVerifier {
 }
 
 function snpResult(tee: TeeName, simulated: boolean, reasons: Reason[], fields: Record<string, unknown>): VerificationResult {
+  return amdResult('snp', tee, simulated, reasons, fields);
+}
+
+/** An AMD verdict (SNP or Azure HCL): AMD publishes no TCB status, so accept or reject only. */
+export function amdResult(
+  kind: 'snp' | 'azure-hcl-snp', tee: TeeName, simulated: boolean, reasons: Reason[], fields: Record<string, unknown>,
+): VerificationResult {
   return {
-    kind: 'snp',
+    kind,
     tee,
     simulated,
     outcome: reasons.length === 0 ? 'accept' : 'reject',

@@ -133,9 +133,15 @@ async function oneRound(o: AttestAndFetchOptions): Promise<RoundResult> {
   if (typeof exp !== 'number') throw new BrokerCallError('broker.client.bad-response', 'token has no exp', { retryable: false, status: attest.status });
 
   const values = new Map<string, Uint8Array>();
-  for (const path of o.resources) {
-    const res = await callBroker(`${base}/kbs/v0/resource/${path}`, { ...common, method: 'GET', headers: { cookie } });
-    values.set(path, await decryptFromBroker(res.json, privateKey as CryptoKey));
+  try {
+    for (const path of o.resources) {
+      const res = await callBroker(`${base}/kbs/v0/resource/${path}`, { ...common, method: 'GET', headers: { cookie } });
+      values.set(path, await decryptFromBroker(res.json, privateKey as CryptoKey));
+    }
+  } catch (err) {
+    // A round is all or nothing: do not keep the secrets already decrypted.
+    for (const v of values.values()) v.fill(0);
+    throw err;
   }
   return { evidence, runtimeData, token, tokenExpiresAt: exp, values };
 }

@@ -46,6 +46,11 @@ beforeAll(async () => {
     const p = req.url.split('?')[0]!;
     hits.set(p, [...(hits.get(p) ?? []), Date.now()]);
   });
+  app.get('/vlek/v1/:product/cert_chain', async (req, reply) => {
+    const p = (req.params as { product: string }).product.toLowerCase();
+    const pem = (n: string) => readFile(path.join(repoRoot, `attestation/roots/${n}_${p}.pem`), 'utf8');
+    return reply.type('application/x-pem-file').send((await pem('asvk')) + (await pem('ark')));
+  });
   app.get('/vcek/v1/:product/:hwid', async (req, reply) => {
     const { product, hwid } = req.params as { product: string; hwid: string };
     const q = req.query as Record<string, string>;
@@ -150,9 +155,12 @@ describe('createCollateralFetcher', () => {
     await expect(fetcher().fetchVcek('Turin', chip, { fmc: 0, bl: 1, tee: 0, snp: 3, ucode: 71 })).rejects.toMatchObject({ code: 'collateral.not-found' });
   });
 
-  it('fetches the AMD chain as PEM (ASK then ARK)', async () => {
+  it('fetches the AMD VCEK and VLEK chains as PEM, intermediate then ARK', async () => {
     const chain = await fetcher().fetchAmdCertChain('Genoa');
-    expect(chain.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+    expect(chain).toBe((await readFile(path.join(repoRoot, 'attestation/roots/ask_genoa.pem'), 'utf8')) + (await readFile(path.join(repoRoot, 'attestation/roots/ark_genoa.pem'), 'utf8')));
+    const vlek = await fetcher().fetchAmdVlekCertChain('Milan');
+    expect(vlek.startsWith(await readFile(path.join(repoRoot, 'attestation/roots/asvk_milan.pem'), 'utf8'))).toBe(true);
+    expect(seen('/vcek/v1/Genoa/cert_chain') + seen('/vlek/v1/Milan/cert_chain')).toBe(2);
   });
 
   it('fetches TDX collateral with URL-decoded issuer chains; the offline bundle verifies the quote', async () => {

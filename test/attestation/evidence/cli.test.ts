@@ -140,6 +140,9 @@ describe('attex evidence verify', () => {
     const allowed = await runCaptured(['evidence', 'verify', file, '--allow-simulated', '--sim-state', stateDir, '--json']);
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(JSON.parse(allowed.stdout)).toMatchObject({ outcome: 'accept', simulated: true, tee: 'sim-snp', kind: 'snp' });
+    const missing = await runCaptured(['evidence', 'verify', file, '--allow-simulated', '--sim-state', path.join(tmp, 'no-sim')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/\[sim\./);
     const human = await runCaptured(['evidence', 'verify', file, '--allow-simulated', '--sim-state', stateDir]);
     expect(human.stdout).toMatch(/^kind +snp \(SIMULATED: not genuine hardware\)$/m);
   });

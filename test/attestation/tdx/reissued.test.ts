@@ -7,13 +7,13 @@
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import {
-  BasicConstraintsExtension, Extension, X509Certificate, X509CertificateGenerator, X509CrlGenerator,
+  BasicConstraintsExtension, Extension, KeyUsageFlags, KeyUsagesExtension, X509Certificate, X509CertificateGenerator, X509CrlGenerator,
 } from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parsePckChain, parseTdxQuote, SGX_EXTENSION_OID, verifyTdx } from '../../../src/attestation/tdx/index.ts';
 import type { TdxCollateral, TrustStore, VerificationResult } from '../../../src/attestation/types.ts';
 import { concatBytes } from '../../../src/util/index.ts';
-import { vector } from './vectors.ts';
+import { intelRoot, vector } from './vectors.ts';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -33,9 +33,12 @@ let tcbSigner: X509Certificate;
 let quote: Uint8Array;
 let trust: TrustStore;
 
-async function issue(subject: string, issuer: string, publicKey: Key | X509Certificate['publicKey'], signingKey: Key, serial: string, extensions: Extension[]) {
+async function issue(
+  subject: string, issuer: string, publicKey: Key | X509Certificate['publicKey'], signingKey: Key, serial: string, extensions: Extension[],
+  signingAlgorithm: { name: 'ECDSA'; hash: string } = SIGN,
+) {
   return X509CertificateGenerator.create({
-    serialNumber: serial, subject, issuer, publicKey, signingKey, signingAlgorithm: SIGN,
+    serialNumber: serial, subject, issuer, publicKey, signingKey, signingAlgorithm,
     notBefore: new Date(now.getTime() - 365 * day), notAfter: new Date(now.getTime() + 365 * day), extensions,
   });
 }
@@ -55,26 +58,26 @@ function withChain(original: Uint8Array, pem: string): Uint8Array {
   return concatBytes(head, pemBytes);
 }
 
-async function crl(issuer: X509Certificate, key: Key, serials: string[]): Promise<Uint8Array> {
+async function crl(issuer: X509Certificate, key: Key, serials: string[], extensions: Extension[] = []): Promise<Uint8Array> {
   const list = await X509CrlGenerator.create({
-    issuer: issuer.subject, signingKey: key, signingAlgorithm: SIGN,
+    issuer: issuer.subject, signingKey: key, signingAlgorithm: SIGN, extensions,
     thisUpdate: new Date(now.getTime() - day), nextUpdate: new Date(now.getTime() + day),
     entries: serials.map((serialNumber) => ({ serialNumber, revocationDate: new Date(now.getTime() - day) })),
   });
   return new Uint8Array(list.rawData);
 }
 
-/** The dcap-qvl TCB info with `edit` applied, signed by the test TCB signing key. */
-async function signedTcbInfo(edit: (info: any) => void): Promise<TdxCollateral> {
+/** The dcap-qvl TCB info with `edit` applied, signed by the test TCB signing key (or `signer`). */
+async function signedTcbInfo(edit: (info: any) => void, signer?: { key: Key; cert: X509Certificate }): Promise<TdxCollateral> {
   const body = JSON.parse(new TextDecoder().decode(v.collateral.tcbInfo!));
   const info = body.tcbInfo;
   info.issueDate = new Date(now.getTime() - day).toISOString().replace('.000', '');
   info.nextUpdate = new Date(now.getTime() + day).toISOString().replace('.000', '');
   edit(info);
   const inner = JSON.stringify(info);
-  const sig = new Uint8Array(await webcrypto.subtle.sign(SIGN, tcbKeys.privateKey, new TextEncoder().encode(inner)));
+  const sig = new Uint8Array(await webcrypto.subtle.sign(SIGN, signer?.key ?? tcbKeys.privateKey, new TextEncoder().encode(inner)));
   const text = `{"tcbInfo":${inner},"signature":"${Buffer.from(sig).toString('hex')}"}`;
-  return { tcbInfo: new TextEncoder().encode(text), tcbInfoIssuerChain: `${tcbSigner.toString('pem')}\n${root.toString('pem')}\n` };
+  return { tcbInfo: new TextEncoder().encode(text), tcbInfoIssuerChain: `${(signer?.cert ?? tcbSigner).toString('pem')}\n${root.toString('pem')}\n` };
 }
 
 beforeAll(async () => {
@@ -149,8 +152,82 @@ describe('a real quote re-certified under a test root', () => {
     expect(codes(await verifyTdx({ evidence: withChain(quote, pem([pck, root, ca])), trust, now }))).toContain('tdx.pck-chain');
     const notCa = await issue('CN=Test PCK CA', root.subject, caKeys.publicKey, rootKeys.privateKey, '04', []);
     const r = await verifyTdx({ evidence: withChain(quote, pem([pck, notCa, root])), trust, now });
-    expect(r.reasons).toEqual([{ code: 'tdx.pck-chain', message: 'Test PCK CA is not a CA certificate' }]);
+    expect(r.reasons).toEqual([{ code: 'tdx.pck-chain', message: 'Test PCK CA: it is not a CA (basicConstraints CA:TRUE missing)' }]);
     const stranger = await issue('CN=Test PCK CA', root.subject, tcbKeys.publicKey, rootKeys.privateKey, '05', [new BasicConstraintsExtension(true, undefined, true)]);
     expect(codes(await verifyTdx({ evidence: withChain(quote, pem([pck, stranger, root])), trust, now }))).toEqual(['tdx.pck-chain']);
+  });
+});
+
+describe('attacks on certificate roles, algorithms and collateral mixing', () => {
+  const pem = (certs: X509Certificate[]) => certs.map((c) => c.toString('pem')).join('\n');
+  const realPck = () => parsePckChain(parseTdxQuote(v.quote).pckChainPem).pck;
+  const sgxExtension = () => new Extension(SGX_EXTENSION_OID, false, realPck().extensions.find((e) => e.type === SGX_EXTENSION_OID)!.value);
+  const caExtensions = [new BasicConstraintsExtension(true, 0, true)];
+
+  it('TCB info signed by the PCK CA key (a CA the root issued, not a TCB signing certificate) is refused', async () => {
+    const collateral = await signedTcbInfo(() => {}, { key: caKeys.privateKey, cert: ca });
+    const r = await verifyTdx({ evidence: quote, trust, now, collateral });
+    expect(r.outcome).toBe('reject');
+    expect(codes(r)).toEqual(['tdx.collateral.chain']);
+    expect(r.reasons[0]!.message).toMatch(/is a CA certificate/);
+  });
+
+  it('a PCK certificate with an unknown critical extension is refused with tdx.pck-chain', async () => {
+    const pck = await issue('CN=Test PCK Certificate', ca.subject, realPck().publicKey, caKeys.privateKey, '0badc0df',
+      [sgxExtension(), new Extension('1.2.3.4.5', true, new Uint8Array([5, 0]))]);
+    const r = await verifyTdx({ evidence: withChain(quote, pem([pck, ca, root])), trust, now });
+    expect(codes(r)).toEqual(['tdx.pck-chain']);
+    expect(r.reasons[0]!.message).toContain('unknown critical extension 1.2.3.4.5');
+  });
+
+  it('a PCK certificate signed with ECDSA-SHA384 (Intel signs with SHA-256) is refused with tdx.pck-chain', async () => {
+    const pck = await issue('CN=Test PCK Certificate', ca.subject, realPck().publicKey, caKeys.privateKey, '0badc0e0',
+      [sgxExtension()], { name: 'ECDSA', hash: 'SHA-384' });
+    const r = await verifyTdx({ evidence: withChain(quote, pem([pck, ca, root])), trust, now });
+    expect(codes(r)).toEqual(['tdx.pck-chain']);
+    expect(r.reasons[0]!.message).toMatch(/not ECDSA with SHA-256/);
+  });
+
+  it('a PCK certificate that is itself a CA is refused', async () => {
+    const pck = await issue('CN=Test PCK Certificate', ca.subject, realPck().publicKey, caKeys.privateKey, '0badc0e1', [sgxExtension(), ...caExtensions]);
+    expect(codes(await verifyTdx({ evidence: withChain(quote, pem([pck, ca, root])), trust, now }))).toEqual(['tdx.pck-chain']);
+  });
+
+  it('a PCK CA whose keyUsage does not allow keyCertSign is refused', async () => {
+    const signingOnly = await issue('CN=Test PCK CA', root.subject, caKeys.publicKey, rootKeys.privateKey, '06',
+      [...caExtensions, new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true)]);
+    const pck = parsePckChain(parseTdxQuote(quote).pckChainPem).pck;
+    const r = await verifyTdx({ evidence: withChain(quote, pem([pck, signingOnly, root])), trust, now });
+    expect(codes(r)).toEqual(['tdx.pck-chain']);
+    expect(r.reasons[0]!.message).toContain('keyCertSign');
+  });
+
+  it('a delta CRL, or a CRL with a critical extension, is refused with tdx.crl', async () => {
+    const delta = await crl(ca, caKeys.privateKey, [], [new Extension('2.5.29.27', true, new Uint8Array([2, 1, 1]))]);
+    const r = await verifyTdx({ evidence: quote, trust, now, collateral: { pckCrl: delta } });
+    expect(codes(r)).toEqual(['tdx.crl']);
+    expect(r.reasons[0]!.message).toContain('delta CRL');
+    const critical = await crl(root, rootKeys.privateKey, [], [new Extension('1.2.3.4.6', true, new Uint8Array([5, 0]))]);
+    expect(codes(await verifyTdx({ evidence: quote, trust, now, collateral: { rootCaCrl: critical } }))).toEqual(['tdx.crl']);
+  });
+
+  it('a real quote with TCB info signed under another trusted root is refused, even with simulated roots allowed', async () => {
+    const both: TrustStore = { amd: [], intel: [{ root: intelRoot, simulated: false }, { root, simulated: true }], allowSimulated: true };
+    const collateral = { ...(await signedTcbInfo(() => {})), qeIdentity: v.collateral.qeIdentity, qeIdentityIssuerChain: v.collateral.qeIdentityIssuerChain };
+    const r = await verifyTdx({ evidence: v.quote, trust: both, now, collateral });
+    expect(r.outcome).toBe('reject');
+    expect(r.simulated).toBe(false);
+    expect(codes(r)).toEqual(['tdx.collateral.chain']);
+  });
+
+  it('oversized quotes, CRLs and issuer chains are refused with tdx.too-large before parsing', async () => {
+    const padded = new Uint8Array(16 << 20);
+    padded.set(quote);
+    expect(codes(await verifyTdx({ evidence: padded, trust, now }))).toEqual(['tdx.too-large']);
+    expect(codes(await verifyTdx({ evidence: quote, trust, now, collateral: { pckCrl: new Uint8Array(32 << 20) } }))).toEqual(['tdx.too-large']);
+    const tcb = await signedTcbInfo(() => {});
+    const hugeChain = `${tcb.tcbInfoIssuerChain}${'\n'.repeat(1 << 20)}`;
+    const r = await verifyTdx({ evidence: quote, trust, now, collateral: { ...tcb, tcbInfoIssuerChain: hugeChain } });
+    expect(codes(r)).toEqual(['tdx.too-large']);
   });
 });

@@ -107,6 +107,38 @@ describe('verifyTdx rejections', () => {
     expect(codes(r)).toEqual(['tdx.collateral.signature']);
   });
 
+  it('a body with two tcbInfo members is refused: the signed span and the parsed value could differ', async () => {
+    const text = new TextDecoder().decode(v.collateral.tcbInfo!);
+    const inner = text.slice(text.indexOf('{', 1), text.lastIndexOf(',"signature"'));
+    const forged = JSON.parse(inner);
+    forged.tcbLevels[0].tcbStatus = 'UpToDate';
+    for (const body of [`{"tcbInfo":${JSON.stringify(forged)},${text.slice(1)}`, `${text.slice(0, -1)},"tcbInfo":${JSON.stringify(forged)}}`]) {
+      const r = await verifyTdx({ ...base, collateral: { ...v.collateral, tcbInfo: new TextEncoder().encode(body) } });
+      expect(codes(r)).toEqual(['tdx.collateral.malformed']);
+      expect(r.reasons[0]!.message).toContain('appears twice');
+    }
+  });
+
+  it('a byte-order mark, leading or trailing garbage around the signed JSON is refused; whitespace is fine', async () => {
+    const body = v.collateral.tcbInfo!;
+    const around = (head: number[], tail: number[]) => new Uint8Array([...head, ...body, ...tail]);
+    for (const [bytes, hint] of [[around([0xef, 0xbb, 0xbf], []), 'byte-order mark'], [around([0x78], []), 'JSON'], [around([], [0x00]), 'JSON'], [around([], [0x7d]), 'JSON']] as const) {
+      const r = await verifyTdx({ ...base, collateral: { ...v.collateral, tcbInfo: bytes } });
+      expect(codes(r)).toEqual(['tdx.collateral.malformed']);
+      expect(r.reasons[0]!.message).toContain(hint);
+    }
+    const spaced = await verifyTdx({ ...base, collateral: { ...v.collateral, tcbInfo: around([0x20, 0x0a], [0x0a]) } });
+    expect(spaced.outcome).toBe('accept');
+  });
+
+  it('fields.collateral_checked says which collateral the verdict rests on', async () => {
+    const full = await verifyTdx(base);
+    expect(full.fields.collateral_checked).toEqual({ tcb_info: true, qe_identity: true, pck_crl: true, root_ca_crl: true });
+    const partial = await verifyTdx({ ...base, collateral: { tcbInfo: v.collateral.tcbInfo, tcbInfoIssuerChain: v.collateral.tcbInfoIssuerChain } });
+    expect(partial.outcome).toBe('accept');
+    expect(partial.fields.collateral_checked).toEqual({ tcb_info: true, qe_identity: false, pck_crl: false, root_ca_crl: false });
+  });
+
   it('TCB info without its issuer chain, or not JSON, is malformed', async () => {
     const noChain = await verifyTdx({ ...base, collateral: { ...v.collateral, tcbInfoIssuerChain: undefined } });
     expect(codes(noChain)).toEqual(['tdx.collateral.malformed']);

@@ -38,7 +38,7 @@ options:
   --roots DIR           trust roots directory (default: the bundled attestation/roots)
   --now ISO-8601        verify at this instant instead of the current time
   --allow-simulated     also trust the software-emulated TEE's roots (flagged "simulated")
-  --sim-state DIR       simulated TEE state directory (default .attex/sim)
+  --sim-state DIR       existing simulated TEE state directory (default .attex/sim)
   --require-collateral  treat TDX evidence verified without collateral (chain-only) as rejected
   --json                print one JSON object: kind, tee, simulated, outcome, tcb_status,
                         advisory_ids, reasons, fields
@@ -94,9 +94,9 @@ function parseNow(value: string | undefined): Date {
 
 async function simulatedRoots(stateDir: string): Promise<{ amd: readonly AmdRootSet[]; intel: readonly IntelRoot[] }> {
   // Loaded only with --allow-simulated: verifying real evidence never touches the simulator.
-  const { openSimulatedTee } = await import('../../../attestation/sim/index.ts');
-  const tee = await openSimulatedTee(stateDir);
-  return { amd: tee.amdRoots, intel: tee.intelRoots };
+  // Read-only: verification must not create a simulated PKI as a side effect.
+  const { loadSimulatedRoots } = await import('../../../attestation/sim/index.ts');
+  return loadSimulatedRoots(stateDir);
 }
 
 async function buildPackage(file: string, certFiles: readonly string[], collateralDir: string | undefined): Promise<EvidencePackage> {
