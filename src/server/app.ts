@@ -5,6 +5,7 @@
  * ExecutorService.
  */
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import http from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -29,6 +30,8 @@ export interface AppOptions {
   readonly bearerTokens?: ReadonlyArray<{ readonly token: string; readonly caller: Caller }>;
   readonly allowBearer?: boolean;
   readonly bodyLimitBytes?: number;
+  /** Time a client has to send a whole request; slower connections are closed (default 30 s). */
+  readonly requestTimeoutMs?: number;
   readonly concurrency: number;
   readonly maxQueued?: number;
   readonly rateLimit?: RateLimit;
@@ -54,12 +57,24 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   const byKeyId = new Map(opts.callers.map((c) => [c.keyId, c]));
   const bearer = opts.allowBearer ? (opts.bearerTokens ?? []) : [];
 
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   const app: FastifyInstance = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     bodyLimit: opts.bodyLimitBytes ?? 1024 * 1024,
-    // Slow or stalled clients cannot hold connections open forever.
-    connectionTimeout: 60_000,
-    requestTimeout: 60_000,
+    // Slow or stalled clients (slowloris) cannot hold connections open: node checks every
+    // connection's header and request deadlines at this interval and closes late ones with 408.
+    serverFactory: (handler) =>
+      http.createServer(
+        {
+          requestTimeout,
+          headersTimeout: Math.min(requestTimeout, 20_000),
+          connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(requestTimeout / 4))),
+          keepAliveTimeout: 10_000,
+        },
+        handler,
+      ),
+    connectionTimeout: Math.max(requestTimeout, 60_000),
+    requestTimeout,
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },

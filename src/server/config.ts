@@ -40,6 +40,12 @@ export interface ExecutorConfig {
     readonly bodyLimitBytes: number;
     readonly ratePerSecond: number;
     readonly burst: number;
+    /** JS heap cap of each sandbox worker thread (MiB); a worker that exceeds it dies and is replaced. */
+    readonly workerHeapMb: number;
+    /** Time a client has to send a whole request (headers and body) before the connection is closed. */
+    readonly requestTimeoutMs: number;
+    /** In-flight actions get this long to finish on shutdown before the pool is stopped. */
+    readonly shutdownGraceMs: number;
   };
   readonly receipts: { readonly includeInput: boolean; readonly includeOutput: boolean };
 }
@@ -107,6 +113,9 @@ const schema = {
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         ratePerSecond: { type: 'number', exclusiveMinimum: 0 },
         burst: { type: 'integer', minimum: 1 },
+        workerHeapMb: { type: 'integer', minimum: 16, maximum: 16384 },
+        requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000 },
+        shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600000 },
       },
     },
     receipts: {
@@ -118,7 +127,16 @@ const schema = {
 
 const validate = new Ajv({ allErrors: false, strict: true }).compile(schema);
 
-export const DEFAULT_LIMITS: ExecutorConfig['limits'] = { poolSize: 2, maxQueued: 256, bodyLimitBytes: 1024 * 1024, ratePerSecond: 500, burst: 1000 };
+export const DEFAULT_LIMITS: ExecutorConfig['limits'] = {
+  poolSize: 2,
+  maxQueued: 256,
+  bodyLimitBytes: 1024 * 1024,
+  ratePerSecond: 500,
+  burst: 1000,
+  workerHeapMb: 256,
+  requestTimeoutMs: 30_000,
+  shutdownGraceMs: 30_000,
+};
 
 /** Validates a parsed config object; relative paths resolve against `baseDir`. */
 export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorConfig {

@@ -145,7 +145,12 @@ export class AttestedExecutor implements ExecutorService {
         }
         mapping[name] = resource;
       }
-      const pool = await SandboxPool.create({ size: config.limits.poolSize, components, maxInputBytes: config.limits.bodyLimitBytes });
+      const pool = await SandboxPool.create({
+        size: config.limits.poolSize,
+        components,
+        maxInputBytes: config.limits.bodyLimitBytes,
+        workerResourceLimits: { maxOldGenerationSizeMb: config.limits.workerHeapMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, config.limits.workerHeapMb >> 3)) },
+      });
       cleanup.push(() => pool.close());
       log?.info({ actions: components.map((c) => `${c.name}@${c.digest}`) }, 'components compiled');
 

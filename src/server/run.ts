@@ -68,6 +68,7 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
       bearerTokens: tokens,
       allowBearer: config.mode === 'simulated',
       bodyLimitBytes: config.limits.bodyLimitBytes,
+      requestTimeoutMs: config.limits.requestTimeoutMs,
       concurrency: config.limits.poolSize,
       maxQueued: config.limits.maxQueued,
       rateLimit: { ratePerSecond: config.limits.ratePerSecond, burst: config.limits.burst },
@@ -87,9 +88,12 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
     http,
     close() {
       closing ??= (async () => {
-        // fastify stops accepting, answers 503 to new requests and waits for in-flight ones.
-        await http.app.close();
-        await http.queue.drain();
+        // fastify stops accepting, answers 503 to new requests and waits for in-flight ones
+        // (up to the grace period); then the pool stops, secrets are wiped and the log flushed.
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.limits.shutdownGraceMs)));
+        await Promise.race([Promise.all([http.app.close(), http.queue.drain()]), grace]);
+        clearTimeout(timer);
         await executor.close();
       })();
       return closing;

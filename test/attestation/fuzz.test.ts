@@ -13,15 +13,21 @@
  * a separate, expected-to-fail test, so the gaps stay visible and the suite notices when they
  * close: the outer signatureAlgorithm, the signature BIT STRING's unused-bits byte and the DER
  * headers inside an ECDSA signature value of a certificate or CRL (outside the signed TBS bytes,
- * but RFC 5280 and DER leave exactly one valid encoding), copies of the Intel root inside PEM chains (the trusted root is used instead), and the
- * PCK CRL issuer chain (the verifier uses the PCK CA from the quote).
+ * but RFC 5280 and DER leave exactly one valid encoding), copies of the Intel root inside PEM
+ * chains (the trusted root is used instead), and the PCK CRL issuer chain (the verifier uses the
+ * PCK CA from the quote).
  */
-import { describe, expect, it } from 'vitest';
-import { type EvidencePackage, type EvidencePackageCollateral, loadTrustStore, verifyEvidence } from '../../src/attestation/index.ts';
-import type { TrustStore, VerificationResult } from '../../src/attestation/types.ts';
-import { COLLATERAL_FILES } from '../../src/attestation/evidence/index.ts';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  COLLATERAL_FILES,
+  type EvidencePackage,
+  type EvidencePackageCollateral,
+  loadTrustStore,
+  verifyEvidence,
+} from '../../src/attestation/index.ts';
+import type { TrustStore, VerificationResult } from '../../src/attestation/types.ts';
 import { type Vector, loadVectors, repoRoot } from './evidence/vectors.ts';
 
 const SEED = 0x5eed_a77e;
@@ -181,7 +187,16 @@ function pemPart(name: string, bytes: Uint8Array, flips: number, truncations: nu
   const original = pemCertificates(bytes);
   // The PCK CRL issuer chain is not used: the CRL is checked against the PCK CA from the quote.
   const unused = name === 'pckCrlIssuerChain';
-  return { name, bytes, flips, truncations, classify: (m) => (pemVerdict(original, m) === 'free' ? 'free' : unused ? 'gap' : pemVerdict(original, m)) };
+  return {
+    name,
+    bytes,
+    flips,
+    truncations,
+    classify: (m) => {
+      const verdict = pemVerdict(original, m);
+      return verdict !== 'free' && unused ? 'gap' : verdict;
+    },
+  };
 }
 
 function pcsJsonPart(name: string, bytes: Uint8Array, flips: number, truncations: number): Part {
@@ -204,19 +219,31 @@ function pcsJsonPart(name: string, bytes: Uint8Array, flips: number, truncations
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
 
+const collateralCache = new Map<string, [keyof EvidencePackageCollateral, string, Uint8Array][]>();
+/** The vector's collateral files that exist: [item, file name, bytes]. */
+function collateralFiles(v: Vector): [keyof EvidencePackageCollateral, string, Uint8Array][] {
+  let files = collateralCache.get(v.name);
+  if (files === undefined) {
+    files = [];
+    for (const [item, file] of Object.entries(COLLATERAL_FILES) as [keyof EvidencePackageCollateral, string][]) {
+      try {
+        files.push([item, file, new Uint8Array(readFileSync(path.join(v.collateralDir!, file)))]);
+      } catch {
+        // absent for this vector
+      }
+    }
+    collateralCache.set(v.name, files);
+  }
+  return files;
+}
+
 /** The vector's package with `part` replaced by `mutated` (no validation: the front door does that). */
 function packageWith(v: Vector, partName: string, mutated: Uint8Array): EvidencePackage {
   const evidence = partName === 'report' || partName === 'hcl-report' || partName === 'quote' ? mutated : v.evidence;
   if (v.expected.kind !== 'tdx') return { kind: v.expected.kind, evidence: b64(evidence), certs: [b64(partName === 'cert' ? mutated : v.cert!)] };
   const collateral: EvidencePackageCollateral = {};
-  for (const [item, file] of Object.entries(COLLATERAL_FILES) as [keyof EvidencePackageCollateral, string][]) {
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(readFileSync(path.join(v.collateralDir!, file)));
-    } catch {
-      continue;
-    }
-    if (item === partName) bytes = mutated;
+  for (const [item, file, original] of collateralFiles(v)) {
+    const bytes = item === partName ? mutated : original;
     collateral[item] = file.endsWith('.pem') ? Buffer.from(bytes).toString('latin1') : b64(bytes);
   }
   return { kind: 'tdx', evidence: b64(evidence), collateral };
@@ -225,13 +252,7 @@ function packageWith(v: Vector, partName: string, mutated: Uint8Array): Evidence
 function partsOf(v: Vector): Part[] {
   if (v.expected.kind !== 'tdx') return [evidencePart(v, 820, 60), derPart('cert', v.cert!, 160, 20)];
   const parts = [evidencePart(v, 300, 50)];
-  for (const [item, file] of Object.entries(COLLATERAL_FILES)) {
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(readFileSync(path.join(v.collateralDir!, file)));
-    } catch {
-      continue;
-    }
+  for (const [item, file, bytes] of collateralFiles(v)) {
     if (file.endsWith('.pem')) parts.push(pemPart(item, bytes, 70, 10));
     else if (file.endsWith('.json')) parts.push(pcsJsonPart(item, bytes, 90, 10));
     else parts.push(derPart(item, bytes, 70, 10));
