@@ -7,9 +7,10 @@
  * on read, so a torn or corrupted entry is recomputed, never used. The cache directory must be
  * as trusted as the code itself (anyone who can write it can change what runs).
  */
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { sha256, toHex } from '../util/index.ts';
 
@@ -31,11 +32,21 @@ interface EntryIndex {
 const FORMAT = 'attex-transpiled-v1';
 const MODULE_NAME = /^[A-Za-z0-9._-]{1,128}\.wasm$/;
 
-const require = createRequire(import.meta.url);
-/** Installed version of a package, or `absent`. */
+/** Installed version of a package (found from its entry point, whatever its `exports` allow), or `absent`. */
 export function packageVersion(name: string): string {
   try {
-    return (require(`${name}/package.json`) as { version: string }).version;
+    let dir = path.dirname(fileURLToPath(import.meta.resolve(name)));
+    for (;;) {
+      try {
+        const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === name && typeof pkg.version === 'string') return pkg.version;
+      } catch {
+        // no package.json at this level
+      }
+      const parent = path.dirname(dir);
+      if (parent === dir) return 'absent';
+      dir = parent;
+    }
   } catch {
     return 'absent';
   }

@@ -7,6 +7,7 @@ import { type LoadedComponent, type Manifest, loadComponent, overrideManifest } 
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 export const cacheDir = path.join(repoRoot, '.attex/cache/components');
+export const transpileCacheDir = path.join(repoRoot, '.attex/cache/transpiled');
 export const examplesDir = path.join(repoRoot, 'components');
 export const fixturesDir = path.join(repoRoot, 'test/sandbox/fixtures/components');
 
@@ -16,7 +17,7 @@ export async function build(dir: string): Promise<BuiltComponent> {
 
 export async function load(built: BuiltComponent, override?: unknown): Promise<LoadedComponent> {
   const manifest: Manifest = override === undefined ? built.manifest : overrideManifest(built.manifest, override);
-  return loadComponent(new Uint8Array(await readFile(built.wasmPath)), manifest);
+  return loadComponent(new Uint8Array(await readFile(built.wasmPath)), manifest, { cacheDir: transpileCacheDir });
 }
 
 /** Build and load many components concurrently-by-chunk (builds are CPU heavy). */

@@ -112,6 +112,11 @@ function appraiseTdx(f: Findings, result: VerificationResult, policy: AppraisalP
     f.fail('configuration', AR4SI.UNSUPPORTABLE_CONFIG, 'appraisal.sept-ve-disable', 'SEPT_VE_DISABLE (td_attributes bit 28) is not set');
   }
   checkAllowlist(f, 'configuration', rules.mrConfigId, fields['mr_config_id'], 'MRCONFIGID', 'appraisal.mr-config-id');
+  const checked = (fields['collateral_checked'] ?? {}) as Record<string, unknown>;
+  const missing = rules.requiredCollateral.filter((item) => checked[item] !== true);
+  if (missing.length > 0) {
+    f.fail('hardware', AR4SI.CONTRAINDICATED_HARDWARE, 'appraisal.collateral-missing', `the verdict was reached without ${missing.join(', ')}; the policy requires it (tdx.requiredCollateral)`);
+  }
   const status = result.tcb_status;
   if (status === null) {
     f.fail('hardware', AR4SI.CONTRAINDICATED_HARDWARE, 'appraisal.tcb-unknown', 'no Intel TCB status (evidence verified without collateral)');

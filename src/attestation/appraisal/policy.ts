@@ -49,6 +49,8 @@ export interface AppraisalPolicy {
     readonly rtmr3?: readonly string[];
     readonly acceptableTcbStatuses: readonly string[];
     readonly requireSeptVeDisable: boolean;
+    /** Collateral items the TDX verdict must have checked (fields.collateral_checked). */
+    readonly requiredCollateral: readonly string[];
   };
   /** Lowercase hex SHA-256 of the canonical JSON of the policy document as written. */
   readonly digest: string;
@@ -148,6 +150,7 @@ export function loadPolicy(source: unknown): AppraisalPolicy {
       ...Object.fromEntries(['mrTd', 'mrConfigId', 'rtmr0', 'rtmr1', 'rtmr2', 'rtmr3'].filter((k) => tdx[k] !== undefined).map((k) => [k, tdx[k]])),
       acceptableTcbStatuses: tdx['acceptableTcbStatuses'] ?? ['UpToDate'],
       requireSeptVeDisable: tdx['requireSeptVeDisable'] ?? true,
+      requiredCollateral: tdx['requiredCollateral'] ?? ['tcb_info'],
     },
     digest: toHex(sha256(canonicalJson(forDigest))),
   };

@@ -56,7 +56,7 @@ export const command: Command = {
       manifest = await sandbox.loadManifest(path.resolve(io.cwd, values.manifest));
     }
     if (override !== undefined) manifest = sandbox.overrideManifest(manifest, override);
-    const component = await sandbox.loadComponent(bytes, manifest);
+    const component = await sandbox.loadComponent(bytes, manifest, { cacheDir: path.resolve(io.cwd, '.attex/cache/transpiled') });
     const env = io.env;
     const secrets = values['secrets-env']
       ? {

@@ -23,11 +23,12 @@ let turin: VerificationResult;
 let outOfDate: VerificationResult;
 let dcapQvl: VerificationResult;
 let azure: VerificationResult;
+let tdxV5: VerificationResult;
 let sim: SimulatedTee;
 let simDir: string;
 
 beforeAll(async () => {
-  [goSevGuest, vlek, genoa, turin, outOfDate, dcapQvl, azure] = await Promise.all([
+  [goSevGuest, vlek, genoa, turin, outOfDate, dcapQvl, azure, tdxV5] = await Promise.all([
     verifyVector('snp/milan-v2-go-sev-guest'),
     verifyVector('snp/milan-v3-vlek-trustee'),
     verifyVector('snp/genoa-v5-oak'),
@@ -35,6 +36,7 @@ beforeAll(async () => {
     verifyVector('tdx/v4-outofdate-trustee'),
     verifyVector('tdx/v4-dcap-qvl'),
     verifyVector('snp/azure-hcl-milan-v2-trustee'),
+    verifyVector('tdx/v5-go-tdx-guest'),
   ]);
   simDir = await mkdtemp(path.join(os.tmpdir(), 'attex-appraise-sim-'));
   sim = await openSimulatedTee(simDir);
@@ -67,13 +69,23 @@ describe('appraise with real vendor vectors', () => {
   });
 
   it('the OutOfDate TDX quote passes only when the policy accepts OutOfDate (and then as a warning)', () => {
+    // The vector ships TCB info and QE identity but no CRLs: the strict default also says so.
     const refused = appraise(outOfDate, strict);
     expect(refused.status).toBe('contraindicated');
-    expect(codes(refused)).toEqual(['appraisal.tcb-status']);
+    expect(codes(refused)).toEqual(['appraisal.collateral-missing', 'appraisal.tcb-status']);
+    expect(refused.reasons[0]!.message).toContain('pck_crl, root_ca_crl');
     const tolerant = appraise(outOfDate, loadPolicy({ ...base, tdx: { acceptableTcbStatuses: ['UpToDate', 'OutOfDate'] } }));
     expect(tolerant.status).toBe('warning');
     expect(codes(tolerant)).toEqual(['appraisal.tcb-not-uptodate']);
     expect(tolerant.trustworthinessVector['hardware']).toBe(32);
+  });
+
+  it('TDX collateral the verdict must rest on is policy (tdx.requiredCollateral)', () => {
+    const withoutQe = appraise(tdxV5, strict);
+    expect(codes(withoutQe)).toContain('appraisal.collateral-missing');
+    expect(withoutQe.reasons.find((r) => r.code === 'appraisal.collateral-missing')!.message).toContain('qe_identity');
+    const platformOnly = appraise(tdxV5, loadPolicy({ ...base, tdx: { requiredCollateral: ['tcb_info'] } }));
+    expect(codes(platformOnly)).not.toContain('appraisal.collateral-missing');
   });
 
   it('the VLEK report from VMPL 1 needs VMPL 1 in allowedVmpls', () => {

@@ -1,0 +1,216 @@
+/**
+ * Hostile input against a real executor on loopback: every refusal is the right 4xx problem
+ * JSON with a stable code, and leaves no trace in the log.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadVerifyTrust, verifyBundle } from '../../src/verify/index.ts';
+import { contentDigest } from '../../src/httpsig/index.ts';
+import { type Reply, type TestCaller, dispatch, newCaller, repoRoot, send, signedHeaders, startTestExecutor } from './helpers.ts';
+
+const alice = newCaller('alice', ['*']);
+const bob = newCaller('bob', ['wat-echo']);
+const mallory = newCaller('mallory'); // not configured
+
+let dir: string;
+let ex: Awaited<ReturnType<typeof startTestExecutor>>;
+const BODY_LIMIT = 64 * 1024;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'attex-server-'));
+  ex = await startTestExecutor({ dir, actions: ['transform', 'wat-echo'], callers: [alice, bob], limits: { bodyLimitBytes: BODY_LIMIT, requestTimeoutMs: 1500 } });
+});
+
+afterAll(async () => {
+  await ex?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const items = { items: [{ category: 'a', amount: 2 }, { category: 'b', amount: 5 }, { category: 'a', amount: 1 }] };
+const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+function expectProblem(r: Reply, status: number, code: string): void {
+  expect(r.status).toBe(status);
+  expect(String(r.headers['content-type'])).toMatch(/^application\/problem\+json/);
+  expect(r.body['code']).toBe(code);
+  expect(r.body['type']).toBe(`https://attex.dev/problems/${code}`);
+  expect(r.body['status']).toBe(status);
+}
+
+async function trust() {
+  const st = ex.config.evidence.simStateDir!;
+  return loadVerifyTrust({ logVerifierKey: ex.executor.ledger.verifierKey, simulatedStateDir: st, allowSimulated: true }, { baseDir: dir });
+}
+
+describe('executor over HTTP', () => {
+  it('runs a signed request and returns output, receipt and proof that verify offline', async () => {
+    const before = ex.executor.ledgerSize();
+    const r = await dispatch(ex.url, 'transform', items, alice);
+    expect(r.status).toBe(200);
+    expect(r.body['output']).toEqual({ totals: { a: 3, b: 5 }, count: 3, largest: { category: 'b', amount: 5 } });
+    expect(r.body['replayed']).toBe(false);
+    expect(r.body['logIndex']).toBe(before);
+    expect(ex.executor.ledgerSize()).toBe(before + 1);
+    const bundle = await send(ex.url, 'GET', `/v1/receipts/${String(r.body['invocationId'])}`, undefined, {});
+    expect(bundle.status).toBe(200);
+    const v = await verifyBundle(bundle.body, await trust());
+    expect(v.steps.filter((s) => !s.ok)).toEqual([]);
+    expect(v.verified).toBe(true);
+    expect(v.receipt?.caller.id).toBe('alice');
+    expect(v.receipt?.caller.requestSignature?.keyId).toBe(alice.keyId);
+    expect(v.receipt?.component.name).toBe('transform');
+    expect(v.receipt?.outcome).toBe('ok');
+    expect(v.log?.recordIndex).toBe(ex.executor.record.index);
+  });
+
+  it('a failing action is 422 with a receipt recording its error code', async () => {
+    const r = await dispatch(ex.url, 'transform', { items: 7 }, alice);
+    expect(r.status).toBe(422);
+    expect(r.body['outcome']).toBe('error');
+    expect((r.body['error'] as { code: string }).code).toBe('action.failed');
+    const bundle = await send(ex.url, 'GET', `/v1/receipts/${String(r.body['invocationId'])}`, undefined, {});
+    const v = await verifyBundle(bundle.body, await trust());
+    expect(v.verified).toBe(true);
+    expect(v.receipt?.errorCode).toBe('action.failed');
+  });
+
+  describe('refusals leave the log untouched', () => {
+    const body = enc(items);
+    const cases: Array<[string, number, string, () => Promise<Reply>]> = [
+      ['unsigned', 401, 'auth.unsigned', () => send(ex.url, 'POST', '/v1/actions/transform', body, { 'content-type': 'application/json' })],
+      ['signed by an unknown key', 401, 'auth.unknown-key', async () => send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, mallory))],
+      ['signed with the wrong private key', 401, 'auth.bad-signature', async () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, { ...mallory, keyId: alice.keyId } as TestCaller))],
+      ['body changed after signing', 401, 'auth.digest-mismatch', async () =>
+        send(ex.url, 'POST', '/v1/actions/transform', enc({ items: [] }), await signedHeaders('transform', body, alice))],
+      ['digest and body changed together', 401, 'auth.bad-signature', async () => {
+        const other = enc({ items: [] });
+        return send(ex.url, 'POST', '/v1/actions/transform', other, { ...(await signedHeaders('transform', body, alice)), 'content-digest': contentDigest(other) });
+      }],
+      ['signed for another action', 401, 'auth.bad-signature', async () => send(ex.url, 'POST', '/v1/actions/wat-echo', body, await signedHeaders('transform', body, alice))],
+      ['signed an hour ago', 401, 'auth.stale-signature', async () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, alice, {}, new Date(Date.now() - 3600_000)))],
+      ['a bearer token (none configured)', 401, 'auth.bad-token', () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, { 'content-type': 'application/json', authorization: `Bearer ${'x'.repeat(40)}` })],
+      ['malformed JSON', 400, 'request.malformed-json', async () => {
+        const bad = new TextEncoder().encode('{"items": [1, 2');
+        return send(ex.url, 'POST', '/v1/actions/transform', bad, await signedHeaders('transform', bad, alice));
+      }],
+      ['a non-JSON media type', 415, 'request.unsupported-media-type', async () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, { ...(await signedHeaders('transform', body, alice)), 'content-type': 'text/plain' })],
+      ['an oversized body', 413, 'request.too-large', async () => {
+        const big = enc({ items: [], pad: 'x'.repeat(BODY_LIMIT) });
+        return send(ex.url, 'POST', '/v1/actions/transform', big, await signedHeaders('transform', big, alice));
+      }],
+      ['an unknown action', 404, 'action.unknown', async () => send(ex.url, 'POST', '/v1/actions/no-such-action', body, await signedHeaders('no-such-action', body, alice))],
+      ['an invalid action name', 404, 'action.unknown', async () => send(ex.url, 'POST', '/v1/actions/Bad_Name', body, await signedHeaders('Bad_Name', body, alice))],
+      ['an action the caller may not run', 403, 'authz.action-denied', async () => send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, bob))],
+      ['a malformed Idempotency-Key', 400, 'request.bad-idempotency-key', async () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, alice, { 'idempotency-key': 'has spaces!' }))],
+    ];
+    it.each(cases)('%s → %i %s', async (_name, status, code, go) => {
+      const before = ex.executor.ledgerSize();
+      expectProblem(await go(), status, code);
+      expect(ex.executor.ledgerSize()).toBe(before);
+    });
+
+    it('a replayed signed request is refused the second time (one receipt only)', async () => {
+      const headers = await signedHeaders('transform', body, alice);
+      const before = ex.executor.ledgerSize();
+      expect((await send(ex.url, 'POST', '/v1/actions/transform', body, headers)).status).toBe(200);
+      expectProblem(await send(ex.url, 'POST', '/v1/actions/transform', body, headers), 401, 'auth.replayed');
+      expect(ex.executor.ledgerSize()).toBe(before + 1);
+    });
+
+    it('unknown receipts and routes are 404 problems', async () => {
+      expectProblem(await send(ex.url, 'GET', '/v1/receipts/00000000-0000-7000-8000-000000000000', undefined, {}), 404, 'receipt.not-found');
+      expectProblem(await send(ex.url, 'GET', '/v1/receipts/..%2F..%2Fetc', undefined, {}), 404, 'receipt.not-found');
+      expectProblem(await send(ex.url, 'GET', '/v1/log/tile/..%2F..%2Flog-key.pem', undefined, {}), 404, 'request.not-found');
+      expectProblem(await send(ex.url, 'GET', '/nope', undefined, {}), 404, 'request.not-found');
+    });
+  });
+
+  it('a 40 MB body is cut off at the limit without being buffered', async () => {
+    const before = ex.executor.ledgerSize();
+    const rss0 = process.memoryUsage().rss;
+    const chunk = Buffer.alloc(1 << 20, 0x20);
+    async function* huge() {
+      yield Buffer.from('{"items":[],"pad":"');
+      for (let i = 0; i < 40; i++) yield chunk;
+      yield Buffer.from('"}');
+    }
+    const headers = { 'content-type': 'application/json', 'content-digest': 'sha-256=:AAAA:', signature: 'attex=:AAAA:', 'signature-input': 'attex=()' };
+    let status: number;
+    try {
+      const res = await request(new URL('/v1/actions/transform', ex.url), { method: 'POST', headers, body: huge() });
+      status = res.statusCode;
+      expect((await res.body.json()) as Record<string, unknown>).toMatchObject({ code: 'request.too-large' });
+    } catch (err) {
+      // The server may close the connection while the client is still writing: also a refusal.
+      status = (err as { code?: string }).code === 'UND_ERR_SOCKET' || (err as { code?: string }).code === 'EPIPE' ? 413 : -1;
+    }
+    expect(status).toBe(413);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(30 << 20);
+    expect(ex.executor.ledgerSize()).toBe(before);
+  });
+
+  it('a client trickling its headers is disconnected; other clients are served meanwhile', async () => {
+    const { port } = new URL(ex.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const closed = new Promise<string>((resolve) => {
+      let data = '';
+      socket.on('data', (d) => (data += d.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', () => undefined);
+    });
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\n');
+    const trickle = setInterval(() => socket.writable && socket.write('X-Slow: a\r\n'), 200);
+    try {
+      const served = await dispatch(ex.url, 'wat-echo', { hello: 'world' }, alice);
+      expect(served.status).toBe(200);
+      const answer = await closed; // bounded by requestTimeoutMs (1.5 s); the test would time out otherwise
+      expect(answer === '' || answer.startsWith('HTTP/1.1 408')).toBe(true);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
+  it('serves the log: checkpoint signed by the log key and the tiles it names', async () => {
+    const cp = await request(new URL('/v1/log/checkpoint', ex.url));
+    const note = await cp.body.text();
+    expect(cp.statusCode).toBe(200);
+    const [origin, size] = note.split('\n');
+    expect(origin).toBe('test.attex.invalid/log');
+    expect(note).toContain(`\u2014 test.attex.invalid/log `);
+    const n = Number(size);
+    const tile = await request(new URL(`/v1/log/tile/0/000${n < 256 ? `.p/${n}` : ''}`, ex.url));
+    expect(tile.statusCode).toBe(200);
+    expect((await tile.body.arrayBuffer()).byteLength).toBe(32 * Math.min(n, 256));
+    const entries = await request(new URL(`/v1/log/tile/entries/000${n < 256 ? `.p/${n}` : ''}`, ex.url));
+    expect(entries.statusCode).toBe(200);
+    await entries.body.arrayBuffer();
+  });
+
+  it('health, readiness and metrics', async () => {
+    expect((await send(ex.url, 'GET', '/healthz', undefined, {})).body).toEqual({ status: 'ok' });
+    const ready = await send(ex.url, 'GET', '/readyz', undefined, {});
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ ready: true, checks: { attested: true, componentsCompiled: true, secretsLoaded: true, logOpen: true } });
+    const metrics = await request(new URL('/metrics', ex.url));
+    const text = await metrics.body.text();
+    expect(text).toMatch(/attex_actions_total\{action="transform",outcome="ok"\} \d+/);
+    expect(text).toMatch(/attex_requests_rejected_total\{reason="auth.unsigned"\} 1/);
+  });
+
+  it('the committed docs/openapi.json is the document the executor serves', async () => {
+    const served = await send(ex.url, 'GET', '/openapi.json', undefined, {});
+    const committed = JSON.parse(await readFile(path.join(repoRoot, 'docs/openapi.json'), 'utf8')) as unknown;
+    expect(served.body).toEqual(committed);
+  });
+});
