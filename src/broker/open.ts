@@ -34,6 +34,8 @@ export interface OpenBrokerOptions {
   readonly issuer?: string;
   readonly sessionTtlSeconds?: number;
   readonly tokenTtlSeconds?: number;
+  /** Per-client-address request budget; see BrokerServerOptions.rateLimit. */
+  readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
   /** Audit log checkpoint interval in ms (default 1000; 0 = on demand). */
   readonly checkpointInterval?: number;
 }
@@ -128,6 +130,7 @@ async function openLocked(o: OpenBrokerOptions, unlock: () => Promise<void>): Pr
       ...(o.issuer === undefined ? {} : { issuer: o.issuer }),
       ...(o.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: o.sessionTtlSeconds }),
       ...(o.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: o.tokenTtlSeconds }),
+      ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
     });
   } catch (err) {
     await ledger.close();

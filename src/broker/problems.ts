@@ -41,6 +41,8 @@ export const PROBLEMS = {
   NotFound: { status: 404, type: attex('NotFound'), title: 'No such endpoint' },
   PayloadTooLarge: { status: 413, type: attex('PayloadTooLarge'), title: 'Request body too large' },
   UnsupportedMediaType: { status: 415, type: attex('UnsupportedMediaType'), title: 'Body must be application/json' },
+  /** Per-client request budget exceeded; refused before any work (and not audited: see docs/broker.md). */
+  TooManyRequests: { status: 429, type: attex('TooManyRequests'), title: 'Too many requests' },
   Internal: { status: 500, type: attex('Internal'), title: 'Internal broker error' },
 } as const satisfies Record<string, ProblemKind>;
 

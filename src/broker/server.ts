@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { CallerRateLimiter, type RateLimit } from '../server/admission.ts';
 import type { AuditEvent, AuditLog } from './audit.ts';
 import { handleAttest, handleAuth, handleResource, type BrokerContext } from './handlers.ts';
 import type { ResourcePolicy } from './policy/index.ts';
@@ -41,6 +42,8 @@ export interface BrokerServerOptions {
   /** Lifetime of an attestation token and the attested session. */
   readonly tokenTtlSeconds?: number;
   readonly maxSessions?: number;
+  /** Per-client-address request budget (default 50/s, burst 100). Bounds audit-log growth from refusals. */
+  readonly rateLimit?: RateLimit;
 }
 
 export interface BrokerServer {
@@ -144,11 +147,20 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     loggerInstance: logger,
     bodyLimit: LIMITS.attestBodyBytes,
     // Resource path segments are up to 128 characters (src/broker/paths.ts).
-    maxParamLength: 128,
+    routerOptions: { maxParamLength: 128 },
     exposeHeadRoutes: false,
     return503OnClosing: true,
     requestTimeout: 30_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+
+  // Refused before parsing, verification or auditing: a flood cannot grow the audit log or burn CPU.
+  const limiter = new CallerRateLimiter(opts.rateLimit ?? { ratePerSecond: 50, burst: 100 });
+  app.addHook('onRequest', async (req, reply) => {
+    const wait = limiter.take(req.ip, ctx.clock().getTime());
+    if (wait === 0) return;
+    const body = problemBody(new BrokerProblem('TooManyRequests', 'broker.rate-limited', `too many requests from this address; retry in ${wait}s`));
+    return reply.code(429).header('retry-after', String(wait)).type(PROBLEM_CONTENT_TYPE).send(body);
   });
 
   // JSON only: without this fastify would parse text/plain bodies and fail them on the schema.

@@ -24,6 +24,7 @@ const STATUS_BY_PREFIX: ReadonlyArray<readonly [string, number]> = [
   ['authz.', 403],
   ['request.too-large', 413],
   ['request.idempotency-conflict', 409],
+  ['request.not-found', 404],
   ['request.unsupported-media-type', 415],
   ['request.', 400],
   ['action.unknown', 404],

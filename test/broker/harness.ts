@@ -59,6 +59,7 @@ export interface StartOptions {
   /** Trust the real AMD/Intel roots from the shared vectors instead of the repository's. */
   readonly rootsDir?: string;
   readonly port?: number;
+  readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
 }
 
 export async function startBroker(o: StartOptions): Promise<TestBroker> {
@@ -85,6 +86,7 @@ export async function startBroker(o: StartOptions): Promise<TestBroker> {
     ...(o.clock === undefined ? {} : { clock: o.clock }),
     ...(o.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: o.sessionTtlSeconds }),
     ...(o.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: o.tokenTtlSeconds }),
+    ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
   });
   const url = await broker.listen(o.port === undefined ? {} : { port: o.port });
   return {
@@ -115,6 +117,7 @@ export interface Raw {
   readonly contentType: string;
   readonly json: Record<string, unknown>;
   readonly setCookie: string | undefined;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export async function call(url: string, opts: { method?: 'GET' | 'POST'; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<Raw> {
@@ -131,6 +134,7 @@ export async function call(url: string, opts: { method?: 'GET' | 'POST'; body?: 
     contentType: String(res.headers['content-type'] ?? ''),
     json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
     setCookie: Array.isArray(sc) ? sc[0] : sc,
+    headers: res.headers,
   };
 }
 

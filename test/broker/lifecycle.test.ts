@@ -43,6 +43,23 @@ afterAll(async () => {
   await tmp?.cleanup();
 });
 
+describe('per-address rate limit', () => {
+  it('refuses a flood with 429 and Retry-After before any work, without growing the audit log', async () => {
+    const b = await broker({ rateLimit: { ratePerSecond: 0.01, burst: 3 } });
+    const before = b.broker.ledger.size;
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await call(`${b.url}/kbs/v0/auth`, { body: { bogus: true } })).status);
+    expect(statuses.slice(0, 3)).toEqual([400, 400, 400]);
+    expect(statuses.slice(3)).toEqual([429, 429, 429]);
+    const limited = await call(`${b.url}/kbs/v0/auth`, { body: { version: '0.4.0', tee: 'snp', 'extra-params': '' } });
+    expect(limited.status).toBe(429);
+    expect(limited.json).toMatchObject({ code: 'broker.rate-limited', status: 429 });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // The three malformed requests were audited; the refused flood was not.
+    expect(b.broker.ledger.size - before).toBe(3);
+  });
+});
+
 describe('injected clock', () => {
   it('an expired nonce is refused and the refusal audited', async () => {
     let now = Date.now();

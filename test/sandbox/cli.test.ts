@@ -42,14 +42,14 @@ describe('attex build', () => {
     const report = JSON.parse(first.stdout) as { built: Array<{ name: string; cached: boolean; digest: string }>; failed: Array<{ name: string; code: string; message: string }> };
     expect(report.built.map((b) => [b.name, b.cached])).toEqual([['wat-echo', false]]);
     expect(report.failed).toEqual([expect.objectContaining({ name: 'hostile-overreach', code: 'sandbox.imports-exceed-grant' })]);
-    expect(report.failed[0]!.message).toContain('wasi:keyvalue/store');
+    expect(report.failed[0]!.message).toContain('attex:action/http@0.1.0');
     expect(first.stderr).toContain('FAILED');
 
     await rm(path.join(components, 'hostile-overreach'), { recursive: true });
     const second = await cli('build', components, '--cache-dir', cacheDir);
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/wat-echo: cached/);
-    expect(second.stdout).toMatch(new RegExp(`^wat-echo\t${report.built[0]!.digest}\t\S+\.wasm\n$`));
+    expect(second.stdout).toMatch(new RegExp(`^wat-echo\t${report.built[0]!.digest}\t\\S+\\.wasm\n$`));
   });
 
   it('a missing components directory is an I/O error (exit 2)', async () => {
