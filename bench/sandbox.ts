@@ -4,7 +4,9 @@
  *   floor      one thread, fresh instance + call in a loop, no pool around it
  *   floor xN   the same loop in N bare worker threads at once (the floor under the same CPU
  *              contention as an N-worker pool: the fair reference on a shared machine)
- *   pool low   one request in flight
+ *   pool x1    a one-worker pool, 4 requests in flight (per-worker overhead against the floor)
+ *   pool low   one request in flight, back to back, and spaced 5 ms apart (time for the
+ *              worker that just ran to pre-instantiate its next instance)
  *   pool sat   4 requests in flight per worker
  * Phases are interleaved over several rounds, each after a warm-up, so drifting background load
  * hits every phase alike. Usage:
@@ -41,14 +43,6 @@ function floorLoop(payload: ComponentPayload, input: string, untilMs: number): n
   return lat;
 }
 
-if (!isMainThread) {
-  const { payload, input, ms } = workerData as { payload: ComponentPayload; input: string; ms: number };
-  floorLoop(payload, input, 200); // warm-up
-  parentPort!.postMessage(floorLoop(payload, input, ms));
-} else {
-  await main();
-}
-
 interface Phase { count: number; seconds: number; lat: number[] }
 const phase = (): Phase => ({ count: 0, seconds: 0, lat: [] });
 function add(p: Phase, lat: number[], seconds: number): void {
@@ -71,11 +65,12 @@ async function parallelFloor(component: LoadedComponent, input: string, threads:
   })));
 }
 
-async function poolPhase(pool: SandboxPool, input: string, inFlight: number, ms: number): Promise<number[]> {
+async function poolPhase(pool: SandboxPool, input: string, inFlight: number, ms: number, gapMs = 0): Promise<number[]> {
   const lat: number[] = [];
   const end = performance.now() + ms;
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (performance.now() < end) {
+      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       const t = performance.now();
       const r = await pool.run('transform', input);
       if (!r.ok) throw new Error(`run failed: ${r.error?.code}`);
@@ -111,30 +106,40 @@ async function benchBackend(root: string, backend: string, opts: { ms: number; r
   const { ms, rounds, workers } = opts;
   const floor = phase();
   const floorN = phase();
+  const single = phase();
   const low = phase();
+  const spaced = phase();
   const sat = phase();
   const pool = await SandboxPool.create({ size: workers, components: [component] });
+  const pool1 = await SandboxPool.create({ size: 1, components: [component] });
   try {
     floorLoop(component.payload, input, 300); // warm-up of this thread
     await poolPhase(pool, input, workers * 4, 300); // warm-up of the workers
+    await poolPhase(pool1, input, 4, 300);
     for (let r = 0; r < rounds; r++) {
       add(floor, floorLoop(component.payload, input, ms), ms / 1000);
       const perThread = await parallelFloor(component, input, workers, ms);
       add(floorN, perThread.flat(), ms / 1000);
+      add(single, await poolPhase(pool1, input, 4, ms), ms / 1000);
       add(low, await poolPhase(pool, input, 1, ms), ms / 1000);
+      add(spaced, await poolPhase(pool, input, 1, ms, 5), ms / 1000);
       add(sat, await poolPhase(pool, input, workers * 4, ms), ms / 1000);
     }
   } finally {
     await pool.close();
+    await pool1.close();
   }
   console.log(`\n[${backend}] component transform ${component.digest.slice(0, 19)}… ${(bytes / 1048576).toFixed(1)} MiB (build ${buildMs} ms${buildMs < 1000 ? ', cached' : ''})`);
   console.log(`floor (1 thread, fresh instance + call):      ${fmt(rate(floor)).padStart(8)} /s   p50 ${fmt(pct(floor, 50))} ms  p99 ${fmt(pct(floor, 99))} ms`);
   console.log(`floor x${workers} (bare threads, same contention):  ${fmt(rate(floorN)).padStart(8)} /s   p50 ${fmt(pct(floorN, 50))} ms  p99 ${fmt(pct(floorN, 99))} ms`);
-  console.log(`pool low load (1 in flight):                  ${fmt(rate(low)).padStart(8)} /s   p50 ${fmt(pct(low, 50))} ms  p99 ${fmt(pct(low, 99))} ms`);
+  console.log(`pool x1 saturated (1 worker, 4 in flight):    ${fmt(rate(single)).padStart(8)} /s   p50 ${fmt(pct(single, 50))} ms  p99 ${fmt(pct(single, 99))} ms`);
+  console.log(`pool low load (1 in flight, back to back):    ${fmt(rate(low)).padStart(8)} /s   p50 ${fmt(pct(low, 50))} ms  p99 ${fmt(pct(low, 99))} ms`);
+  console.log(`pool low load (1 in flight, 5 ms apart):      ${fmt(rate(spaced)).padStart(8)} /s   p50 ${fmt(pct(spaced, 50))} ms  p99 ${fmt(pct(spaced, 99))} ms`);
   console.log(`pool saturated (${workers} workers, ${workers * 4} in flight):      ${fmt(rate(sat)).padStart(8)} /s   p50 ${fmt(pct(sat, 50))} ms  p99 ${fmt(pct(sat, 99))} ms`);
+  console.log(`ratio pool x1 / floor (per-worker overhead):  ${fmt(rate(single) / rate(floor))}`);
   console.log(`ratio pool per worker / floor:                ${fmt(rate(sat) / workers / rate(floor))} (target >= 0.8)`);
   console.log(`ratio pool / floor x${workers} (same contention):     ${fmt(rate(sat) / rate(floorN))}`);
-  console.log(`pool low-load p50 - floor p50:                ${fmt(pct(low, 50) - pct(floor, 50))} ms`);
+  console.log(`pool low-load p50 - floor p50:                ${fmt(pct(low, 50) - pct(floor, 50))} ms back to back, ${fmt(pct(spaced, 50) - pct(floor, 50))} ms spaced`);
 }
 
 async function main(): Promise<void> {
@@ -153,4 +158,12 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${opts.rounds} rounds of ${values.seconds} s per phase)`);
   for (const backend of backends) await benchBackend(root, backend, opts, input);
   console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+if (!isMainThread) {
+  const { payload, input, ms } = workerData as { payload: ComponentPayload; input: string; ms: number };
+  floorLoop(payload, input, 200); // warm-up
+  parentPort!.postMessage(floorLoop(payload, input, ms));
+} else {
+  await main();
 }

@@ -79,7 +79,7 @@ const schema = {
       type: 'object', additionalProperties: false, required: ['url', 'secrets'],
       properties: {
         url: { type: 'string', pattern: '^https?://' },
-        secrets: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$' } },
+        secrets: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } },
       },
     },
     log: {

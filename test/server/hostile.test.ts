@@ -4,6 +4,7 @@
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
@@ -146,7 +147,7 @@ describe('executor over HTTP', () => {
     const headers = { 'content-type': 'application/json', 'content-digest': 'sha-256=:AAAA:', signature: 'attex=:AAAA:', 'signature-input': 'attex=()' };
     let status: number;
     try {
-      const res = await request(new URL('/v1/actions/transform', ex.url), { method: 'POST', headers, body: huge() });
+      const res = await request(new URL('/v1/actions/transform', ex.url), { method: 'POST', headers, body: Readable.from(huge()) });
       status = res.statusCode;
       expect((await res.body.json()) as Record<string, unknown>).toMatchObject({ code: 'request.too-large' });
     } catch (err) {
