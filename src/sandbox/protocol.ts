@@ -81,4 +81,4 @@ export interface HostReply {
 }
 
 export type MainToWorker = { type: 'register'; component: ComponentPayload } | RunRequest | { type: 'unregister'; key: string };
-export type WorkerToMain = RunReply | { type: 'registered'; key: string } | { type: 'ready' };
+export type WorkerToMain = RunReply | { type: 'registered'; key: string };

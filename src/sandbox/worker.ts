@@ -146,6 +146,7 @@ function run(req: RunRequest): RunReply {
   const cpu0 = threadCpuMicros();
   // Published for the pool's CPU sampler: the run id and this thread's CPU time at its start.
   cpuStart[0] = cpu0;
+  Atomics.store(ints, SIGNAL.ready, 0);
   Atomics.store(ints, SIGNAL.runId, req.runId);
   const active: ActiveRun = { request: req, usage, deadline: start + req.limits.timeout_ms, abort: undefined };
   let inst = entry.warm;
@@ -207,15 +208,16 @@ function register(payload: ComponentPayload): void {
 parentPort!.on('message', (msg: MainToWorker) => {
   if (msg.type === 'register') {
     register(msg.component);
+    Atomics.store(ints, SIGNAL.ready, 1);
     parentPort!.postMessage({ type: 'registered', key: msg.component.key });
   } else if (msg.type === 'unregister') {
     entries.delete(msg.key);
   } else if (msg.type === 'run') {
     parentPort!.postMessage(run(msg));
     // Re-warm right away, before the next message is read: the pool routes new work to workers
-    // that said `ready`, so this instantiation stays off the request path when one is idle.
+    // whose ready flag is set, so this instantiation stays off the request path when one is idle.
     const entry = entries.get(msg.key);
     if (entry) prewarm(entry);
-    parentPort!.postMessage({ type: 'ready' });
+    Atomics.store(ints, SIGNAL.ready, 1);
   }
 });

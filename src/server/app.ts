@@ -143,9 +143,10 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
       return sendProblem(reply, problemFrom(new AttexError('rate-limited', `caller '${caller.id}' is over its rate limit`), req.url), wait);
     }
     if (!opts.service.readiness().ready) throw new AttexError('server.not-ready', 'the executor is not attested and ready yet');
-    const result = await queue.run(() =>
-      opts.service.dispatch({ action: name, inputBytes: body, input, caller, signature, authMethod: method, idempotencyKey }),
-    );
+    const result = await opts.service.dispatch({
+      action: name, inputBytes: body, input, caller, signature, authMethod: method, idempotencyKey,
+      admit: (task) => queue.run(task),
+    });
     metrics.actions.inc({ action: name, outcome: result.outcome });
     // A failed action still has a receipt: 200 for success, 422 when the action failed in the sandbox.
     return reply.code(result.outcome === 'ok' ? 200 : result.error?.code === 'sandbox.worker-crashed' ? 500 : 422).send(result);

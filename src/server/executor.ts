@@ -94,8 +94,12 @@ export class AttestedExecutor implements ExecutorService {
   readonly #logger: Logger | undefined;
   readonly #kv: FileKvStore;
   readonly #idempotency = new IdempotencyTable();
+  /** Actions inside the sandbox right now. */
   #running = 0;
+  /** Dispatches between admission and their receipt's proof. */
+  #inflight = 0;
   #closed = false;
+  #publishing: Promise<unknown> | undefined;
 
   private constructor(p: {
     config: ExecutorConfig; ledger: Ledger; pool: SandboxPool; signer: ReceiptSigner; attestation: ExecutorAttestation;
@@ -224,11 +228,19 @@ export class AttestedExecutor implements ExecutorService {
   }
 
   async #run(invocationId: string, component: LoadedComponent, req: DispatchRequest): Promise<DispatchResult> {
-    this.#running++;
+    this.#inflight++;
     try {
-      const startedAt = this.#clock();
-      const run = await this.pool.run(component.name, Buffer.from(req.inputBytes).toString('utf8'), { secrets: this.attestation.secrets, kv: this.#kv });
-      const finishedAt = this.#clock();
+      const admit = req.admit ?? (<T>(task: () => Promise<T>) => task());
+      const { run, startedAt, finishedAt } = await admit(async () => {
+        this.#running++;
+        try {
+          const started = this.#clock();
+          const r = await this.pool.run(component.name, Buffer.from(req.inputBytes).toString('utf8'), { secrets: this.attestation.secrets, kv: this.#kv });
+          return { run: r, startedAt: started, finishedAt: this.#clock() };
+        } finally {
+          this.#running--;
+        }
+      });
       const output = run.ok && run.output !== undefined ? new TextEncoder().encode(run.output) : new Uint8Array(0);
       if (!run.ok) this.#logger?.warn({ invocationId, action: component.name, code: run.error?.code }, 'action failed');
       const params = executionParams({
@@ -251,6 +263,7 @@ export class AttestedExecutor implements ExecutorService {
       // Inlined content can push a receipt past the log's entry limit: then digests only.
       if (envelope.length > MAX_ENVELOPE_BYTES) envelope = signStatement(buildExecutionStatement(params), this.signer);
       const { index } = await this.ledger.append(envelope, { key: invocationId });
+      await this.#checkpointCovering(index);
       const proof = await this.ledger.tlogProof(index);
       return {
         invocationId,
@@ -263,7 +276,19 @@ export class AttestedExecutor implements ExecutorService {
         replayed: false,
       };
     } finally {
-      this.#running--;
+      this.#inflight--;
+    }
+  }
+
+  /**
+   * Wait for a signed checkpoint that covers `index`. Concurrent requests share one publication
+   * (tiles, checkpoint, fsync) instead of queueing one each: under load every checkpoint covers
+   * all the entries that became durable while the previous one was being written.
+   */
+  async #checkpointCovering(index: number): Promise<void> {
+    while (checkpointSize(this.ledger.checkpoint()) <= index) {
+      this.#publishing ??= this.ledger.publishCheckpoint().finally(() => (this.#publishing = undefined));
+      await this.#publishing;
     }
   }
 
@@ -331,10 +356,12 @@ export class AttestedExecutor implements ExecutorService {
     return this.ledger.size;
   }
 
-  /** Stop: callers must have drained in-flight requests; then the pool, secrets and log close. */
-  async close(): Promise<void> {
+  /** Stop accepting, let in-flight dispatches log their receipts (bounded), then close everything. */
+  async close(graceMs = this.config.limits.shutdownGraceMs): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const deadline = Date.now() + graceMs;
+    while (this.#inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     await this.pool.close();
     this.attestation.close();
     await this.ledger.close();
@@ -343,6 +370,11 @@ export class AttestedExecutor implements ExecutorService {
 
 function conflict(): AttexError {
   return new AttexError('request.idempotency-conflict', 'this Idempotency-Key was used with a different request body');
+}
+
+function checkpointSize(note: string): number {
+  const first = note.indexOf('\n');
+  return Number(note.slice(first + 1, note.indexOf('\n', first + 1)));
 }
 
 interface LoggedPredicate {

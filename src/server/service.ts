@@ -19,6 +19,12 @@ export interface DispatchRequest {
   readonly signature?: VerifiedRequestSignature;
   readonly authMethod: 'http-signature' | 'bearer-dev';
   readonly idempotencyKey?: string;
+  /**
+   * Admission control for the sandbox run: the service runs the action inside `admit` (which
+   * may refuse with server.overloaded) and signs and logs the receipt outside it, so a slot
+   * is held only while the sandbox works. Absent: no admission control.
+   */
+  readonly admit?: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
 export interface DispatchResult {

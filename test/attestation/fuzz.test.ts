@@ -3,7 +3,7 @@
  * vector's evidence, certificate and collateral, from a fixed PRNG seed. For every input:
  * verifyEvidence returns (never throws) within a bound, and a mutation inside a signed region is
  * never accepted. Signed regions, derived here from the formats (not from the verifiers):
- *   SNP report        [0, 0x2A0) signed + [0x2A0, 0x330) signature
+ *   SNP report        [0, 0x2A0) signed + [0x2A0, 0x4A0) signature (R, S, reserved bytes that must be 0)
  *   Azure HCL         the SNP report at 0x20, and the runtime claims its REPORT_DATA hashes
  *   TDX quote         header + body + the whole signature data (QE report, auth data, PCK chain)
  *   certificates/CRLs every DER byte; PEM text wherever it changes the certificates it encodes
@@ -13,11 +13,10 @@
  * signatureAlgorithm, the signature's DER framing): DER and RFC 5280 leave one valid value for
  * them, and a verifier that ignores them makes evidence malleable.
  *
- * Mutations the verifiers are known to let through are counted apart as "gaps" and asserted by a
- * separate, expected-to-fail test, so they stay visible and the suite notices when they close:
- * the unused-bits byte of a DER certificate's or CRL's signature BIT STRING (must be 0), copies
- * of the Intel root inside PEM chains (the trusted root is used instead), and the PCK CRL issuer
- * chain (the CRL is checked against the PCK CA from the quote).
+ * Mutations that once got through are counted apart as "gaps" and asserted by a separate test, so
+ * a regression names its class: the unused-bits byte of a DER certificate's or CRL's signature
+ * BIT STRING (must be 0), copies of the Intel root inside PEM chains (must be byte-identical to
+ * the trusted root), and the PCK CRL issuer chain (must repeat the quote's PCK CA and the root).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -107,7 +106,7 @@ function evidencePart(v: Vector, flips: number, truncations: number): Part {
   const bytes = v.evidence;
   const signedIf = (signed: boolean): Verdict => (signed ? 'strict' : 'free');
   if (v.expected.kind === 'snp') {
-    return { name: 'report', bytes, flips, truncations, classify: (_m, offset) => signedIf(offset === null || offset < 0x330) };
+    return { name: 'report', bytes, flips, truncations, classify: (_m, offset) => signedIf(offset === null || offset < 0x4a0) };
   }
   if (v.expected.kind === 'azure-hcl-snp') {
     const claimsEnd = 0x4d4 + u32(bytes, 0x4c0 + 16);
@@ -117,7 +116,7 @@ function evidencePart(v: Vector, flips: number, truncations: number): Part {
       flips,
       truncations,
       classify: (m, offset) =>
-        signedIf(offset === null ? m.length < claimsEnd : (offset >= 0x20 && offset < 0x20 + 0x330) || (offset >= 0x4d4 && offset < claimsEnd)),
+        signedIf(offset === null ? m.length < claimsEnd : (offset >= 0x20 && offset < 0x20 + 0x4a0) || (offset >= 0x4d4 && offset < claimsEnd)),
     };
   }
   const { signedEnd, pemStart, pemEnd } = tdxSignedEnd(bytes);
@@ -158,7 +157,7 @@ function derPart(name: string, bytes: Uint8Array, flips: number, truncations: nu
 
 function pemPart(name: string, bytes: Uint8Array, flips: number, truncations: number): Part {
   const original = pemCertificates(bytes);
-  // The PCK CRL issuer chain is not used: the CRL is checked against the PCK CA from the quote.
+  // The PCK CRL issuer chain repeats the quote's PCK CA and the root; it was once ignored.
   const unused = name === 'pckCrlIssuerChain';
   return {
     name,
@@ -312,9 +311,8 @@ describe('fuzz: mutated evidence, certificates and collateral', () => {
     expect([...run.kinds].sort()).toEqual(['azure-hcl-snp', 'snp', 'tdx']);
   });
 
-  // KNOWN GAP, expected to fail until the verifiers close it (see the header comment);
-  // when this starts passing, turn `it.fails` into `it`.
-  it.fails('KNOWN GAP: no mutation of a signature unused-bits byte, an Intel root copy or the PCK CRL issuer chain is accepted', { timeout: 300_000 }, async () => {
+  // Once known gaps, now closed (see the header comment): kept apart so a regression names them.
+  it('no mutation of a signature unused-bits byte, an Intel root copy or the PCK CRL issuer chain is accepted', { timeout: 300_000 }, async () => {
     const run = await result();
     if (process.env['FUZZ_DUMP']) console.log(run.gapsAccepted.join('\n'));
     expect(run.gapsAccepted).toEqual([]);

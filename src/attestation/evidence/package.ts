@@ -28,6 +28,8 @@ export interface EvidencePackage {
   evidence: string;
   /** base64 DER: the VCEK or VLEK first; SNP kinds only. */
   certs?: string[];
+  /** base64 DER AMD CRLs (ARK- or ASK/ASVK-signed, as KDS serves them); SNP kinds only. */
+  crls?: string[];
   /** Intel PCS collateral; TDX only. */
   collateral?: EvidencePackageCollateral;
 }
@@ -38,6 +40,7 @@ export const PACKAGE_LIMITS = {
   evidenceBytes: 64 * KiB,
   certs: 4,
   certBytes: 16 * KiB,
+  crls: 8,
   /** TCB info / QE identity bodies (real ones are a few KiB). */
   collateralJsonBytes: 256 * KiB,
   crlBytes: 512 * KiB,
@@ -45,7 +48,7 @@ export const PACKAGE_LIMITS = {
 } as const;
 
 const KINDS: readonly EvidenceKind[] = ['snp', 'azure-hcl-snp', 'tdx'];
-const TOP_KEYS = new Set(['kind', 'evidence', 'certs', 'collateral']);
+const TOP_KEYS = new Set(['kind', 'evidence', 'certs', 'crls', 'collateral']);
 const BASE64_COLLATERAL = { tcbInfo: 'collateralJsonBytes', qeIdentity: 'collateralJsonBytes', pckCrl: 'crlBytes', rootCaCrl: 'crlBytes' } as const;
 const PEM_COLLATERAL = ['tcbInfoIssuerChain', 'qeIdentityIssuerChain', 'pckCrlIssuerChain'] as const;
 const COLLATERAL_KEYS = new Set<string>([...Object.keys(BASE64_COLLATERAL), ...PEM_COLLATERAL]);
@@ -111,7 +114,7 @@ function decodeCollateral(value: unknown): EvidencePackageCollateral {
 export function decodeEvidencePackage(json: unknown): EvidencePackage {
   if (!isPlainObject(json)) throw malformed('(root)', 'expected a JSON object');
   rejectUnknownKeys(json, TOP_KEYS, '');
-  const { kind, evidence, certs, collateral } = json;
+  const { kind, evidence, certs, crls, collateral } = json;
   if (typeof kind !== 'string' || !(KINDS as readonly string[]).includes(kind)) {
     throw malformed('kind', `expected one of ${KINDS.join(', ')}`);
   }
@@ -127,6 +130,16 @@ export function decodeEvidencePackage(json: unknown): EvidencePackage {
       decodeBase64Strict(cert, `certs[${i}]`, PACKAGE_LIMITS.certBytes);
     });
     pkg.certs = [...(certs as string[])];
+  }
+  if (crls !== undefined) {
+    if (kind === 'tdx') throw malformed('crls', 'not used for tdx (Intel CRLs travel in collateral)');
+    if (!Array.isArray(crls)) throw malformed('crls', 'expected an array');
+    if (crls.length > PACKAGE_LIMITS.crls) throw malformed('crls', `more than ${PACKAGE_LIMITS.crls} CRLs`);
+    crls.forEach((crl: unknown, i) => {
+      if (typeof crl !== 'string' || crl.length === 0) throw malformed(`crls[${i}]`, 'expected a non-empty base64 string');
+      decodeBase64Strict(crl, `crls[${i}]`, PACKAGE_LIMITS.crlBytes);
+    });
+    pkg.crls = [...(crls as string[])];
   }
   if (collateral !== undefined) {
     if (kind !== 'tdx') throw malformed('collateral', `not used for ${kind}`);
@@ -154,6 +167,7 @@ export function encodeEvidencePackage(pkg: EvidencePackage): string {
   const valid = decodeEvidencePackage(JSON.parse(JSON.stringify(pkg)) as unknown);
   const ordered: Record<string, unknown> = { kind: valid.kind, evidence: valid.evidence };
   if (valid.certs !== undefined) ordered['certs'] = valid.certs;
+  if (valid.crls !== undefined) ordered['crls'] = valid.crls;
   if (valid.collateral !== undefined) {
     const c: Record<string, string> = {};
     for (const key of [...Object.keys(BASE64_COLLATERAL), ...PEM_COLLATERAL] as (keyof EvidencePackageCollateral)[]) {
@@ -170,10 +184,12 @@ export function makeEvidencePackage(input: {
   kind: EvidenceKind;
   evidence: Uint8Array;
   certs?: readonly Uint8Array[];
+  crls?: readonly Uint8Array[];
   collateral?: TdxCollateral;
 }): EvidencePackage {
   const pkg: EvidencePackage = { kind: input.kind, evidence: encodeBase64(input.evidence) };
   if (input.certs !== undefined && input.certs.length > 0) pkg.certs = input.certs.map(encodeBase64);
+  if (input.crls !== undefined && input.crls.length > 0) pkg.crls = input.crls.map(encodeBase64);
   if (input.collateral !== undefined) {
     const c = input.collateral;
     const out: EvidencePackageCollateral = {};

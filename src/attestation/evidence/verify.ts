@@ -23,6 +23,20 @@ export function rejectedResult(kind: EvidenceKind, reasons: Reason[]): Verificat
   return { kind, tee: kind, simulated: false, outcome: 'reject', tcb_status: null, advisory_ids: [], reasons, fields: {} };
 }
 
+const amdDerCache = new WeakMap<TrustStore, Set<string>>();
+/** base64 DER of every ARK, ASK and ASVK the trust store holds (the form a package carries). */
+function trustedAmdDer(trust: TrustStore): Set<string> {
+  let set = amdDerCache.get(trust);
+  if (set === undefined) {
+    set = new Set();
+    for (const roots of trust.amd) {
+      for (const cert of [roots.ark, roots.ask, roots.asvk]) if (cert !== undefined) set.add(Buffer.from(cert.rawData).toString('base64'));
+    }
+    amdDerCache.set(trust, set);
+  }
+  return set;
+}
+
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -58,9 +72,18 @@ export async function verifyEvidence(pkg: EvidencePackage, opts: VerifyEvidenceO
     if (vek === undefined) {
       return rejectedResult(valid.kind, [{ code: 'evidence.missing-vek', message: 'no VCEK/VLEK certificate in the package (certs[0])' }]);
     }
-    // Only the VCEK/VLEK is taken from the package: intermediates and roots come from the trust store.
+    // Only the VCEK/VLEK is taken from the package: intermediates and roots come from the trust
+    // store, so any further certificate may only repeat one of those, byte for byte.
+    const stray = (valid.certs ?? []).slice(1).findIndex((cert) => !trustedAmdDer(trust).has(cert));
+    if (stray >= 0) {
+      return rejectedResult(valid.kind, [
+        { code: 'evidence.untrusted-cert', message: `certs[${stray + 1}] is not byte-identical to an AMD certificate in the trust store (only certs[0], the VCEK/VLEK, may be new)` },
+      ]);
+    }
     const vekCert = new Uint8Array(Buffer.from(vek, 'base64'));
-    return valid.kind === 'snp' ? await verifySnp({ evidence, vekCert, trust, now }) : await verifyAzureHcl({ evidence, vekCert, trust, now });
+    const crls = valid.crls?.map((crl) => new Uint8Array(Buffer.from(crl, 'base64')));
+    const input = { evidence, vekCert, trust, now, ...(crls !== undefined && { crls }) };
+    return valid.kind === 'snp' ? await verifySnp(input) : await verifyAzureHcl(input);
   } catch (err) {
     return rejectedResult(claimed, [{ code: 'evidence.verifier-error', message: `verifier failed: ${errorMessage(err)}` }]);
   }

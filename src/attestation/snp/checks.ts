@@ -11,6 +11,9 @@ import { decodeHwId, type VekCert } from './cert.ts';
 
 const ECDSA_P384_SHA384 = 1;
 const SCALAR_BYTES = 48;
+/** After R and S (72 bytes each at 0x2A0), the 512-byte signature field is reserved. */
+const SIGNATURE_RESERVED_START = 0x330;
+const SIGNATURE_RESERVED_END = 0x4a0;
 
 /** R or S (72 bytes little-endian) as a 48-byte big-endian scalar, or null if it does not fit. */
 function scalar(le: Uint8Array): Uint8Array | null {
@@ -33,6 +36,11 @@ export async function reportSignatureReasons(report: SnpReport, key: webcrypto.C
   const r = scalar(report.signatureR);
   const s = scalar(report.signatureS);
   if (r === null || s === null) return [{ code: 'snp.report-signature', message: 'signature R or S does not fit in 48 bytes' }];
+  // The rest of the signature field is reserved and unsigned; non-zero bytes there would give the
+  // same report many byte forms (and many report_sha384 values).
+  if (report.raw.subarray(SIGNATURE_RESERVED_START, SIGNATURE_RESERVED_END).some((b) => b !== 0)) {
+    return [{ code: 'snp.signature-reserved', message: 'reserved bytes 0x330..0x49F of the signature field are not zero' }];
+  }
   const signature = new Uint8Array(2 * SCALAR_BYTES);
   signature.set(r, 0);
   signature.set(s, SCALAR_BYTES);

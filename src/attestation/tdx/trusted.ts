@@ -59,8 +59,18 @@ function anchorIndexOf(trust: TrustStore, anchor: IntelRoot | null): number | nu
   return i < 0 ? null : i;
 }
 
-function samePublicKey(a: X509Certificate, b: X509Certificate): boolean {
-  return Buffer.from(a.publicKey.rawData).equals(Buffer.from(b.publicKey.rawData));
+/** Byte-identical certificates (DER). */
+export function sameCertificate(a: X509Certificate, b: X509Certificate): boolean {
+  return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
+}
+
+/**
+ * A copy of the root inside a chain is never trusted by itself, and must be exactly the trusted
+ * root: any other bytes (even an equivalent re-encoding) would give the same evidence several forms.
+ */
+export function rootCopyProblem(copy: X509Certificate, root: X509Certificate, where: string): Reason | null {
+  if (sameCertificate(copy, root)) return null;
+  return { code: 'tdx.root-copy', message: `the root certificate in ${where} is not byte-identical to the trusted Intel root ${commonName(root)}` };
 }
 
 export class TrustedMaterialCache {
@@ -68,12 +78,14 @@ export class TrustedMaterialCache {
   readonly #anchored: LruCache<AnchoredChain>;
   readonly #signed: LruCache<SignedCollateral<TdxTcbInfo | QeIdentity> | Failure>;
   readonly #crls: LruCache<CheckedCrl | Failure>;
+  readonly #pems: LruCache<X509Certificate[] | Failure>;
 
   constructor(size: number) {
     this.#chains = new LruCache(size);
     this.#anchored = new LruCache(size);
     this.#signed = new LruCache(size);
     this.#crls = new LruCache(size);
+    this.#pems = new LruCache(size);
   }
 
   /** The parsed PCK chain of a quote (throws AttexError tdx.pck-chain / tdx.pck-extension). */
@@ -104,8 +116,9 @@ export class TrustedMaterialCache {
     for (const problem of certificateProblems(chain.intermediate, 'ecdsa-sha256', 'ca')) fail(`${commonName(chain.intermediate)}: ${problem}`);
     const anchor = await findIntelAnchor(chain.intermediate, trust);
     if (anchor === null) fail(`${commonName(chain.intermediate)} is not issued by a trusted Intel root`);
-    else if (chain.embeddedRoot !== null && (chain.embeddedRoot.subject !== anchor.root.subject || !samePublicKey(chain.embeddedRoot, anchor.root))) {
-      fail('the root certificate carried in the quote is not the trusted Intel root');
+    else if (chain.embeddedRoot !== null) {
+      const problem = rootCopyProblem(chain.embeddedRoot, anchor.root, 'the quote\'s PCK chain');
+      if (problem !== null) problems.push(problem);
     }
     const result: AnchoredChain = { anchorIndex: anchorIndexOf(trust, anchor), problems };
     this.#anchored.set(key, result);
@@ -141,9 +154,12 @@ export class TrustedMaterialCache {
   async #loadSigned(kind: 'tcbInfo' | 'qeIdentity', what: string, body: Uint8Array, chainPem: string, trust: TrustStore): Promise<SignedCollateral<TdxTcbInfo | QeIdentity>> {
     const signed = extractSignedJson(body, kind === 'tcbInfo' ? 'tcbInfo' : 'enclaveIdentity', what);
     const certs = parsePemCertificates(chainPem, 'tdx.collateral.chain', `${what} issuer chain`);
+    if (certs.length > 2) throw new AttexError('tdx.collateral.chain', `${what} issuer chain has ${certs.length} certificates, expected the signer and optionally the root`);
     const signer = certs[0]!;
     const anchor = await findIntelAnchor(signer, trust);
     if (anchor === null) throw new AttexError('tdx.collateral.chain', `${what} signer ${commonName(signer)} is not issued by a trusted Intel root`);
+    const rootProblem = certs[1] === undefined ? null : rootCopyProblem(certs[1], anchor.root, `the ${what} issuer chain`);
+    if (rootProblem !== null) throw new AttexError(rootProblem.code, rootProblem.message);
     // Only an end-entity signing certificate may sign collateral, never a CA that the root also issued.
     const problems = certificateProblems(signer, 'ecdsa-sha256', 'end-entity');
     if (problems.length > 0) throw new AttexError('tdx.collateral.chain', `${what} signer ${commonName(signer)}: ${problems.join('; ')}`);
@@ -156,6 +172,34 @@ export class TrustedMaterialCache {
     if (!ok) throw new AttexError('tdx.collateral.signature', `${what} signature does not verify under ${commonName(signer)}`);
     const value = kind === 'tcbInfo' ? parseTdxTcbInfo(signed.value) : parseQeIdentity(signed.value);
     return { value, signer, anchorIndex: anchorIndexOf(trust, anchor)! };
+  }
+
+  /**
+   * Problems of the PCK CRL issuer chain: it may only repeat what the quote already proved, the
+   * PCK CA that issued the PCK (byte-identical) and optionally the trusted root (byte-identical).
+   */
+  crlIssuerChainProblems(chainPem: string, chain: PckChain, root: X509Certificate): Reason[] {
+    const what = 'PCK CRL issuer chain';
+    if (typeof chainPem !== 'string') return [{ code: 'tdx.collateral.malformed', message: `${what} must be PEM text` }];
+    if (chainPem.length > LIMITS.pemChars) return [{ code: 'tdx.too-large', message: `${what} is ${chainPem.length} characters, more than the ${LIMITS.pemChars} allowed` }];
+    const key = toHex(sha256(chainPem));
+    let entry = this.#pems.get(key);
+    if (entry === undefined) {
+      try {
+        entry = parsePemCertificates(chainPem, 'tdx.crl.issuer-chain', what);
+      } catch (err) {
+        entry = { failure: reasonOf(err, 'tdx.crl.issuer-chain') };
+      }
+      this.#pems.set(key, entry);
+    }
+    if (isFailure(entry)) return [entry.failure];
+    const [ca, rootCopy, ...extra] = entry;
+    if (extra.length > 0) return [{ code: 'tdx.crl.issuer-chain', message: `${what} has ${entry.length} certificates, expected the PCK CA and optionally the root` }];
+    if (!sameCertificate(ca!, chain.intermediate)) {
+      return [{ code: 'tdx.crl.issuer-chain', message: `${what} does not start with the PCK CA certificate of the quote (${commonName(chain.intermediate)})` }];
+    }
+    const problem = rootCopy === undefined ? null : rootCopyProblem(rootCopy, root, `the ${what}`);
+    return problem === null ? [] : [problem];
   }
 
   /** A DER CRL and whether `issuer` signed it. Throws AttexError `tdx.crl` when unreadable. */

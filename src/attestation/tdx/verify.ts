@@ -87,6 +87,15 @@ function quoteChecks(quote: TdxQuote, chain: PckChain, reasons: Reason[]): void 
   }
 }
 
+/** Issuer chains sent without the item they certify: unused bytes that would go unchecked. */
+function orphanChainReasons(c: TdxCollateral | undefined): Reason[] {
+  if (c === undefined || c === null) return [];
+  const pairs = [['tcbInfoIssuerChain', 'tcbInfo'], ['qeIdentityIssuerChain', 'qeIdentity'], ['pckCrlIssuerChain', 'pckCrl']] as const;
+  return pairs
+    .filter(([chain, item]) => c[chain] !== undefined && c[item] === undefined)
+    .map(([chain, item]) => ({ code: 'tdx.collateral.malformed', message: `collateral has ${chain} but no ${item} for it to certify` }));
+}
+
 function hasCollateral(c: TdxCollateral | undefined): c is TdxCollateral {
   return c !== undefined && c !== null && (c.tcbInfo !== undefined || c.qeIdentity !== undefined || c.pckCrl !== undefined || c.rootCaCrl !== undefined);
 }
@@ -137,6 +146,7 @@ export function createTdxVerifier(opts: TdxVerifierOptions = {}): TdxVerifier {
       root_ca_crl: c.rootCaCrl !== undefined,
     };
 
+    if (c.pckCrlIssuerChain !== undefined) reasons.push(...cache.crlIssuerChainProblems(c.pckCrlIssuerChain, chain, anchor.root));
     if (c.pckCrl !== undefined) {
       try {
         const crl = await cache.crl(c.pckCrl, chain.intermediate, 'PCK CRL');
@@ -250,6 +260,11 @@ export function createTdxVerifier(opts: TdxVerifierOptions = {}): TdxVerifier {
       if (!trust.allowSimulated) {
         v.reasons.push({ code: 'attestation.simulated-root', message: `the PCK chain ends at the simulated root "${commonName(anchor.root)}" and simulated roots are not allowed` });
       }
+    }
+    const orphans = orphanChainReasons(input.collateral);
+    if (orphans.length > 0) {
+      v.reasons.push(...orphans);
+      return finish(v, false);
     }
     if (!hasCollateral(input.collateral)) return finish(v, false);
     const evaluated = await collateralChecks(input, quote, chain, anchor, anchored.anchorIndex, trustKey, v);

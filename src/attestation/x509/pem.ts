@@ -1,4 +1,7 @@
-/** Strict PEM certificate bundles: only whitespace (and trailing NULs) may sit between blocks. */
+/**
+ * Strict PEM certificate bundles: only whitespace (and trailing NULs) may sit between blocks, and
+ * the base64 must be canonical (zero padding bits). Whitespace is presentation and stays free.
+ */
 import 'reflect-metadata';
 import { X509Certificate } from '@peculiar/x509';
 import { AttexError } from '../../errors/index.ts';
@@ -24,8 +27,11 @@ export function parsePemCertificates(text: string, code: string, what: string): 
     if (certs.length >= LIMITS.pemCertificates) throw new AttexError(code, `${what}: more than ${LIMITS.pemCertificates} certificates`);
     const b64 = m[1]!.replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new AttexError(code, `${what}: bad base64 in PEM block`);
+    const der = Buffer.from(b64, 'base64');
+    // Non-zero padding bits decode to the same DER: refuse them so a chain has one base64 form.
+    if (der.toString('base64') !== b64) throw new AttexError(code, `${what}: non-canonical base64 in PEM block`);
     try {
-      certs.push(new X509Certificate(Buffer.from(b64, 'base64')));
+      certs.push(new X509Certificate(der));
     } catch (err) {
       throw new AttexError(code, `${what}: certificate ${certs.length} is not valid X.509`, { cause: err });
     }

@@ -9,7 +9,7 @@
 import 'reflect-metadata';
 import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, type X509Certificate, type X509Crl } from '@peculiar/x509';
 import { bytesEqual } from '../../util/index.ts';
-import { decodeOid, decodeSmallUnsigned, readSingleTlv, readTlvs, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE, type Tlv } from './der.ts';
+import { decodeOid, decodeSmallUnsigned, readSingleTlv, readTlvs, TAG_BIT_STRING, TAG_INTEGER, TAG_NULL, TAG_OID, TAG_SEQUENCE, type Tlv } from './der.ts';
 
 /** AMD signs with RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48; Intel with ECDSA P-256 / SHA-256. */
 export type SignatureProfile = 'rsassa-pss-sha384' | 'ecdsa-sha256';
@@ -81,9 +81,18 @@ function checkAlgorithm(algorithm: Tlv, profile: SignatureProfile): void {
   }
 }
 
+/** A DER BIT STRING that holds whole bytes: the leading unused-bits count must be 0. */
+function checkWholeBytes(tlv: Tlv | undefined, what: string): void {
+  must(tlv !== undefined && tlv.tag === TAG_BIT_STRING && tlv.value.length >= 1, `${what} is not a BIT STRING`);
+  // Signatures and keys are whole bytes; any other count is a second encoding of the same value
+  // (the byte sits outside the signed part), so it would make the evidence malleable.
+  must(tlv!.value[0] === 0, `${what} declares ${tlv!.value[0]} unused bits (must be 0)`);
+}
+
 /**
  * The signature AlgorithmIdentifier of a certificate or CRL must be `profile`, and the copy
- * inside the signed part must be byte-identical (RFC 5280 4.1.1.2, 5.1.1.2).
+ * inside the signed part must be byte-identical (RFC 5280 4.1.1.2, 5.1.1.2). The signature BIT
+ * STRING, and a certificate's subject public key BIT STRING, must declare 0 unused bits.
  */
 export function signatureAlgorithmProblems(der: Uint8Array, kind: 'certificate' | 'crl', profile: SignatureProfile): string[] {
   try {
@@ -97,6 +106,13 @@ export function signatureAlgorithmProblems(der: Uint8Array, kind: 'certificate' 
     const inner = tbsParts[i];
     must(inner !== undefined && bytesEqual(inner.encoded, outer!.encoded), `${kind} names different signature algorithms inside and outside the signed part`);
     checkAlgorithm(outer!, profile);
+    checkWholeBytes(value, `${kind} signature`);
+    if (kind === 'certificate') {
+      // After the signature algorithm: issuer, validity, subject, subjectPublicKeyInfo.
+      const [, publicKey, keyExtra] = children(tbsParts[i + 4], 'subjectPublicKeyInfo');
+      must(keyExtra === undefined, 'subjectPublicKeyInfo has more than two parts');
+      checkWholeBytes(publicKey, 'subject public key');
+    }
     return [];
   } catch (err) {
     return [err instanceof Error ? err.message : String(err)];
