@@ -78,7 +78,8 @@ export const manifestSchema = {
       additionalProperties: false,
       properties: {
         timeout_ms: limitSchema(10, 120_000),
-        memory_mb: limitSchema(4, 4096),
+        // Kept well below the worker heap cap (1 GiB): guest output is decoded into that heap.
+        memory_mb: limitSchema(4, 512),
         cpu_ms: limitSchema(1, 120_000),
         max_output_bytes: limitSchema(2, 64 << 20),
         max_host_calls: limitSchema(0, 100_000),

@@ -132,7 +132,7 @@ describe('end to end: broker + executor processes, dispatch, verify, export, int
   it('a tampered bundle does not verify (exit 1)', async () => {
     const bundle = JSON.parse(await readFile(path.join(dir, 'transform.bundle.json'), 'utf8')) as { receipt: string };
     const bytes = Buffer.from(bundle.receipt, 'base64');
-    bytes[bytes.length - 5] ^= 1;
+    bytes[bytes.length - 5]! ^= 1;
     await writeFile(path.join(dir, 'tampered.json'), JSON.stringify({ ...bundle, receipt: bytes.toString('base64') }));
     expect(cli(['verify', 'tampered.json', '--trust', 'trust.json']).status).toBe(1);
   });
