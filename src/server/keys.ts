@@ -9,42 +9,16 @@
  *   in the log publishes the binding. A receipt therefore proves it was signed inside an attested
  *   TEE, which a persisted key (readable by whoever holds the disk) could not prove.
  */
-import { type KeyObject, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { type KeyObject, createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError } from '../errors/index.ts';
+import { writeFileAtomic, writeNewFile } from '../util/files.ts';
 
 export const LOG_KEY_FILE = 'log-key.pem';
 export const RECEIPT_PUBLIC_KEY_FILE = 'receipt-key.pub';
 
-async function fsyncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
-
-/** Write a new file atomically with `mode`; never replaces an existing file (link refuses to). */
-export async function writeNewFile(file: string, data: string | Uint8Array, mode: number): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(tmp, file);
-  } finally {
-    await unlink(tmp).catch(() => undefined);
-  }
-  await fsyncDir(dir);
-}
+export { writeNewFile } from '../util/files.ts';
 
 /** Load the log key from `stateDir`, creating it (0600) on first start. */
 export async function loadOrCreateLogKey(stateDir: string): Promise<{ privateKey: KeyObject; created: boolean }> {
@@ -83,14 +57,6 @@ export async function loadOrCreateLogKey(stateDir: string): Promise<{ privateKey
 /** Publish this boot's receipt PUBLIC key (for `attex ledger export --executor-pub`). */
 export async function writeReceiptPublicKey(stateDir: string, publicKeyRaw: Uint8Array): Promise<string> {
   const file = path.join(stateDir, RECEIPT_PUBLIC_KEY_FILE);
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(`${Buffer.from(publicKeyRaw).toString('base64')}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${Buffer.from(publicKeyRaw).toString('base64')}\n`);
   return file;
 }

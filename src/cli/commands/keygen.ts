@@ -2,13 +2,12 @@
  * `attex keygen`: an Ed25519 key pair for signing receipts, requests or a log. The private key
  * goes to a file (PKCS#8 PEM, mode 0600, written atomically) and is printed only with --stdout.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { link, open, unlink } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { AttexError } from '../../errors/index.ts';
 import { formatVerifierKey } from '../../ledger/index.ts';
 import { encodeBase64, rawEd25519PublicKey, sslibKeyId } from '../../receipts/index.ts';
+import { writeNewFile } from '../../util/files.ts';
 import { type Command, EXIT_OK, UsageError, parseCommandArgs, writeJson, writeLine } from '../command.ts';
 
 const HELP = `usage: attex keygen [--out FILE] [--name NAME] [--stdout] [--json]
@@ -32,33 +31,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/**
- * Write `data` to `file` so that it either appears complete with mode 0600 or not at all:
- * a 0600 temp file in the same directory, fsync, then a hard link (which, unlike rename,
- * refuses to replace an existing file), then fsync of the directory.
- */
-async function writePrivateFile(file: string, data: string): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await link(tmp, file);
-  } finally {
-    await unlink(tmp).catch(() => undefined);
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
 
 export const command: Command = {
   name: 'keygen',
@@ -83,7 +55,7 @@ export const command: Command = {
     if (values.out !== undefined) {
       outFile = path.resolve(io.cwd, values.out);
       try {
-        await writePrivateFile(outFile, pem);
+        await writeNewFile(outFile, pem, 0o600);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         throw new AttexError('keygen.io', code === 'EEXIST' ? `${values.out} already exists; not overwriting a key` : `cannot write ${values.out}: ${code ?? String(err)}`);
