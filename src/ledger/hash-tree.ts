@@ -81,6 +81,34 @@ export class HashTree {
     return size === 0 ? EMPTY_ROOT : this.subtreeHash(0, size);
   }
 
+  /**
+   * Root of this tree with `extra` leaf hashes appended, without appending them: O(log n + extra)
+   * hashes over the right edge (the perfect subtrees of the current size, left to right).
+   */
+  rootWith(extra: readonly Uint8Array[]): Uint8Array {
+    if (extra.length === 0) return this.root();
+    const stack: { level: number; hash: Uint8Array }[] = [];
+    let at = 0;
+    for (let level = this.#counts.length - 1; level >= 0; level--) {
+      if (Math.floor(this.size / 2 ** level) % 2 === 1) {
+        stack.push({ level, hash: this.node(level, at / 2 ** level) });
+        at += 2 ** level;
+      }
+    }
+    for (const leaf of extra) {
+      if (leaf.length !== HASH_SIZE) throw new AttexError('ledger.invalid-argument', 'leaf hashes are 32 bytes');
+      let top = { level: 0, hash: leaf };
+      while (stack.length > 0 && stack[stack.length - 1]!.level === top.level) {
+        const left = stack.pop()!;
+        top = { level: top.level + 1, hash: nodeHash(left.hash, top.hash) };
+      }
+      stack.push(top);
+    }
+    let hash = stack.pop()!.hash;
+    while (stack.length > 0) hash = nodeHash(stack.pop()!.hash, hash);
+    return hash;
+  }
+
   inclusionProof(index: number, size: number = this.size): Uint8Array[] {
     if (size > this.size) throw new AttexError('ledger.invalid-argument', `size ${size} exceeds the tree size ${this.size}`);
     return inclusionProof(this.subtreeHash, index, size);

@@ -9,14 +9,21 @@
  *
  * Appends go through a group-commit writer: every record queued while a write+fsync is in flight
  * is written by the next single write and fsync, and nobody is told "durable" before that fsync.
+ * A batch may be sealed: a last record computed from the batch (the ledger's checkpoint over the
+ * batch's entries) joins the same write and fsync.
  */
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
+import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { AttexError } from '../errors/index.ts';
+import { fsyncDirectory, isNotFound } from './files.ts';
+import { leafHash } from './merkle.ts';
 
 export const SEQUENCE_MAGIC = Buffer.from('attexsq1', 'latin1');
 export const RECORD_ENTRY = 1;
 export const RECORD_CHECKPOINT = 2;
+/** A checkpoint signed in the same group commit as the entries it covers (not in the checkpoint file). */
+export const RECORD_COMMIT_CHECKPOINT = 3;
 const HEADER_SIZE = 9;
 const MAX_BODY = 1 << 20;
 
@@ -55,7 +62,8 @@ export interface ScanResult {
 
 export interface ScanVisitor {
   entry(e: ScannedEntry): void;
-  checkpoint(note: string, offset: number): void;
+  /** `inFile`: type 2, written to the checkpoint file before it was recorded; type 3 is record-only. */
+  checkpoint(note: string, offset: number, inFile: boolean): void;
 }
 
 /**
@@ -112,14 +120,14 @@ export async function scanSequence(file: FileHandle, path: string, visitor: Scan
       }
       const entry = new Uint8Array(body.subarray(2 + keyLength));
       visitor.entry({ offset: at + HEADER_SIZE + 2 + keyLength, length: entry.length, key, entry });
-    } else if (type === RECORD_CHECKPOINT) {
+    } else if (type === RECORD_CHECKPOINT || type === RECORD_COMMIT_CHECKPOINT) {
       let note = '';
       try {
         note = decoder.decode(body);
       } catch {
         corrupt(at, 'checkpoint record is not UTF-8');
       }
-      visitor.checkpoint(note, at);
+      visitor.checkpoint(note, at, type === RECORD_CHECKPOINT);
     } else {
       corrupt(at, `unknown record type ${type}`);
     }
@@ -130,6 +138,7 @@ export async function scanSequence(file: FileHandle, path: string, visitor: Scan
 
 interface Pending {
   readonly record: Buffer;
+  readonly seal: boolean;
   readonly resolve: (offset: number) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -147,11 +156,23 @@ export class GroupCommitWriter {
   #flushing: Promise<void> | null = null;
   #failure: AttexError | null = null;
   readonly #onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void;
+  readonly #seal: ((records: readonly Buffer[]) => Buffer | undefined) | undefined;
 
-  constructor(file: FileHandle, end: number, onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void) {
+  /**
+   * `seal`, when an append of the batch asked for it, runs synchronously just before the batch is
+   * written and may return one more record for the same write and fsync (it sees only records
+   * of earlier batches as durable). `onDurable` receives the sealed record last.
+   */
+  constructor(
+    file: FileHandle,
+    end: number,
+    onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void,
+    seal?: (records: readonly Buffer[]) => Buffer | undefined,
+  ) {
     this.#file = file;
     this.#end = end;
     this.#onDurable = onDurable;
+    this.#seal = seal;
   }
 
   get end(): number {
@@ -161,10 +182,11 @@ export class GroupCommitWriter {
   /** Batches written (one write + one fsync each) and records in them, for group-commit checks. */
   readonly stats = { batches: 0, records: 0 };
 
-  append(record: Buffer): Promise<number> {
+  /** Resolves with the record's offset once durable; `seal` asks for the batch to be sealed. */
+  append(record: Buffer, seal = false): Promise<number> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<number>((resolve, reject) => {
-      this.#queue.push({ record, resolve, reject });
+      this.#queue.push({ record, seal, resolve, reject });
       if (!this.#flushing) this.#flushing = this.#flushLoop();
     });
   }
@@ -181,14 +203,19 @@ export class GroupCommitWriter {
       const batch = this.#queue;
       this.#queue = [];
       const offsets: number[] = [];
+      const records = batch.map((p) => p.record);
       let at = this.#end;
-      for (const p of batch) {
-        offsets.push(at);
-        at += p.record.length;
-      }
       try {
         if (this.#failure) throw this.#failure;
-        const data = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record));
+        if (this.#seal && batch.some((p) => p.seal)) {
+          const sealed = this.#seal(records);
+          if (sealed) records.push(sealed);
+        }
+        for (const record of records) {
+          offsets.push(at);
+          at += record.length;
+        }
+        const data = records.length === 1 ? records[0]! : Buffer.concat(records);
         let written = 0;
         while (written < data.length) {
           const { bytesWritten } = await this.#file.write(data, written, data.length - written, this.#end + written);
@@ -197,8 +224,8 @@ export class GroupCommitWriter {
         await this.#file.datasync();
         this.#end = at;
         this.stats.batches++;
-        this.stats.records += batch.length;
-        this.#onDurable(offsets, batch.map((p) => p.record));
+        this.stats.records += records.length;
+        this.#onDurable(offsets, records);
       } catch (err) {
         this.#failure ??= new AttexError('ledger.io', `sequence write failed; the ledger must be reopened: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         for (const p of batch) p.reject(this.#failure);
@@ -208,4 +235,28 @@ export class GroupCommitWriter {
     }
     this.#flushing = null;
   }
+}
+
+/** Leaf hashes of the entry records of a batch, in order. */
+export function entryLeafHashes(records: readonly Buffer[]): Uint8Array[] {
+  const hashes: Uint8Array[] = [];
+  for (const record of records) {
+    if (record[8] !== RECORD_ENTRY) continue;
+    hashes.push(leafHash(record.subarray(11 + record.readUInt16BE(9))));
+  }
+  return hashes;
+}
+
+/** Open (or create, durably) the sequence file. */
+export async function openSequenceFile(seqPath: string, dir: string): Promise<FileHandle> {
+  try {
+    return await open(seqPath, 'r+');
+  } catch (err) {
+    if (!isNotFound(err)) throw new AttexError('ledger.io', `cannot open ${path.basename(seqPath)}: ${(err as Error).message}`, { cause: err });
+  }
+  const file = await open(seqPath, 'wx+', 0o600);
+  await file.write(SEQUENCE_MAGIC, 0, SEQUENCE_MAGIC.length, 0);
+  await file.sync();
+  await fsyncDirectory(dir);
+  return file;
 }

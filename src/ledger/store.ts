@@ -1,27 +1,41 @@
 /**
- * The embedded ledger store. Directory layout (the public tlog-tiles layout plus a sequence file):
+ * The embedded ledger store. Directory layout (the public tlog-tiles layout, exported from a
+ * sequence file):
  *
- *   seq                      append-only sequence of entries and published checkpoints (source of truth)
- *   checkpoint               latest published checkpoint (signed note)
- *   tile/<L>/<N>[.p/<W>]     hash tiles for the latest checkpoint
- *   tile/entries/<N>[.p/<W>] entry bundles for the latest checkpoint
- *   tmp/                     temporaries of atomic writes (cleared on open)
+ *   seq                  append-only sequence of entries and published checkpoints (source of truth)
+ *   checkpoint           checkpoint file (signed note), rewritten on interval/explicit publication
+ *   tile/<L>/<N>         full hash tiles (immutable once written)
+ *   tile/entries/<N>     full entry bundles (immutable once written)
+ *   tmp/                 temporaries of atomic writes (cleared on open)
  *
- * Appending makes an entry durable in `seq` (group commit); integrating (writing tiles, signing a
- * checkpoint) is a separate, later step. See docs/ledger.md for the recovery and tamper rules.
+ * Partial tiles are derived on demand (`tile()`, exports) from the in-memory tree and `seq`.
+ * Appending makes an entry durable in `seq` (group commit); an append may ask for its batch to
+ * carry a checkpoint signed over it, written in the same write and fsync. See docs/ledger.md
+ * for the recovery and tamper rules.
  */
 import type { KeyObject } from 'node:crypto';
-import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError, toAttexError } from '../errors/index.ts';
 import { bytesEqual } from '../util/index.ts';
 import { type Checkpoint, formatCheckpoint, openCheckpoint } from './checkpoint.ts';
-import { fsyncDirectory, isNotFound, readFileIfExists, writeFileAtomic } from './files.ts';
+import { fsyncDirectory, readFileIfExists, writeFileAtomic } from './files.ts';
 import { HashTree } from './hash-tree.ts';
 import { leafHash } from './merkle.ts';
 import { type NoteSigner, type NoteVerifier, createNoteSigner, formatVerifierKey, parseVerifierKey, signNote } from './note.ts';
-import { GroupCommitWriter, RECORD_CHECKPOINT, SEQUENCE_MAGIC, encodeEntryRecord, encodeRecord, scanSequence } from './sequence.ts';
-import { integrateTiles, verifyTiles } from './tile-sync.ts';
+import {
+  GroupCommitWriter,
+  RECORD_CHECKPOINT,
+  RECORD_COMMIT_CHECKPOINT,
+  RECORD_ENTRY,
+  SEQUENCE_MAGIC,
+  encodeEntryRecord,
+  encodeRecord,
+  entryLeafHashes,
+  openSequenceFile,
+  scanSequence,
+} from './sequence.ts';
+import { deriveTile, verifyFullTiles, writeFullTiles } from './tile-sync.ts';
 import { MAX_ENTRY_SIZE } from './tiles.ts';
 import { formatTlogProof } from './tlog-proof.ts';
 
@@ -57,7 +71,14 @@ export class Ledger {
   #signers: NoteSigner[];
   #logVerifier: NoteVerifier;
   #published = new Map<number, string>();
+  /** Latest published checkpoint (checkpoint file or commit checkpoint). */
   #latest: { size: number; note: string } | null = null;
+  /** Size of the checkpoint in the checkpoint file (and of the last type-2 record). */
+  #fileSize = -1;
+  /** Entries covered by the full tiles on disk. */
+  #tilesSize = 0;
+  /** The checkpoint sealed into the batch being written, and that batch's leaf hashes. */
+  #sealed: { size: number; note: string; hashes: Uint8Array[] } | null = null;
   #publishing: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #interval: number;
@@ -74,7 +95,12 @@ export class Ledger {
     this.origin = opts.origin ?? opts.signer.name;
     this.#interval = opts.checkpointInterval ?? 1000;
     this.recoveredTailBytes = recoveredTailBytes;
-    this.#writer = new GroupCommitWriter(file, end, (offsets, records) => this.#integrateDurable(offsets, records));
+    this.#writer = new GroupCommitWriter(
+      file,
+      end,
+      (offsets, records) => this.#integrateDurable(offsets, records),
+      (records) => this.#sealBatch(records),
+    );
   }
 
   static async open(dir: string, opts: LedgerOptions): Promise<Ledger> {
@@ -94,10 +120,10 @@ export class Ledger {
     const file = await openSequenceFile(seqPath, root);
     try {
       const entries: { offset: number; length: number; key: string | undefined; hash: Uint8Array }[] = [];
-      const recorded: { note: string; offset: number; entriesBefore: number }[] = [];
+      const recorded: RecordedCheckpoint[] = [];
       const scan = await scanSequence(file, 'seq', {
         entry: (e) => entries.push({ offset: e.offset, length: e.length, key: e.key, hash: leafHash(e.entry) }),
-        checkpoint: (note, offset) => recorded.push({ note, offset, entriesBefore: entries.length }),
+        checkpoint: (note, offset, inFile) => recorded.push({ note, offset, entriesBefore: entries.length, inFile }),
       });
       let end = scan.validLength;
       if (end < SEQUENCE_MAGIC.length) {
@@ -134,8 +160,12 @@ export class Ledger {
     return this.#tree.size;
   }
 
-  /** Append one entry (≤ 65,535 bytes); resolves once it is durable on disk. */
-  async append(entry: Uint8Array, opts: { key?: string } = {}): Promise<{ index: number }> {
+  /**
+   * Append one entry (≤ 65,535 bytes); resolves once it is durable on disk. With `checkpoint`,
+   * the group commit that carries the entry also carries a checkpoint signed over it (same write,
+   * same fsync), so `tlogProof(index)` is ready, without further I/O, when this resolves.
+   */
+  async append(entry: Uint8Array, opts: { key?: string; checkpoint?: boolean } = {}): Promise<{ index: number }> {
     if (this.#closed) throw new AttexError('ledger.closed', 'the ledger is closed');
     if (!(entry instanceof Uint8Array)) throw new AttexError('ledger.invalid-argument', 'entry must be a Uint8Array');
     if (entry.length > MAX_ENTRY_SIZE) throw new AttexError('ledger.entry-too-large', `entry of ${entry.length} bytes exceeds ${MAX_ENTRY_SIZE} bytes (tlog-tiles entry bundle limit)`);
@@ -149,7 +179,7 @@ export class Ledger {
     }
     const record = encodeEntryRecord(entry, key);
     try {
-      const offset = await this.#writer.append(record);
+      const offset = await this.#writer.append(record, opts.checkpoint === true);
       const index = this.#indexAtOffset.get(offset)!;
       this.#indexAtOffset.delete(offset);
       return { index };
@@ -161,11 +191,27 @@ export class Ledger {
   // Index of each just-committed entry record, by file offset, until its appender picks it up.
   #indexAtOffset = new Map<number, number>();
 
-  // Runs synchronously after each batch's fsync, in file order: the entries join the tree.
+  // Runs synchronously just before a batch that asked for a checkpoint is written: sign the
+  // checkpoint of the tree as it will be once the batch is durable. Nobody sees it before then.
+  #sealBatch(records: readonly Buffer[]): Buffer | undefined {
+    this.#sealed = null;
+    const hashes = entryLeafHashes(records);
+    if (hashes.length === 0) return undefined;
+    const size = this.#tree.size + hashes.length;
+    const body = formatCheckpoint({ origin: this.origin, size, rootHash: this.#tree.rootWith(hashes), extensions: [] });
+    const note = signNote(body, this.#signers);
+    this.#sealed = { size, note, hashes };
+    return encodeRecord(RECORD_COMMIT_CHECKPOINT, Buffer.from(note, 'utf8'));
+  }
+
+  // Runs synchronously after each batch's fsync, in file order: the entries join the tree, and
+  // a checkpoint sealed into the batch becomes the latest published one.
   #integrateDurable(offsets: readonly number[], records: readonly Buffer[]): void {
-    const hashes: Uint8Array[] = [];
+    const sealed = this.#sealed;
+    this.#sealed = null;
+    const hashes = sealed?.hashes ?? entryLeafHashes(records);
     records.forEach((record, i) => {
-      if (record[8] !== 1) return;
+      if (record[8] !== RECORD_ENTRY) return;
       const keyLength = record.readUInt16BE(9);
       const entryOffset = offsets[i]! + 11 + keyLength;
       const index = this.#offsets.length;
@@ -173,10 +219,15 @@ export class Ledger {
       this.#lengths.push(record.length - 11 - keyLength);
       if (keyLength > 0) this.#keys.set(record.toString('utf8', 11, 11 + keyLength), index);
       this.#indexAtOffset.set(offsets[i]!, index);
-      hashes.push(leafHash(record.subarray(11 + keyLength)));
     });
     this.#tree.append(hashes);
+    if (sealed && records.at(-1)?.[8] === RECORD_COMMIT_CHECKPOINT) this.#adopt(sealed.size, sealed.note);
     if (hashes.length > 0) this.#schedulePublish();
+  }
+
+  #adopt(size: number, note: string): void {
+    this.#published.set(size, note);
+    if (!this.#latest || size > this.#latest.size) this.#latest = { size, note };
   }
 
   /** Entry bytes at `index`. */
@@ -189,9 +240,25 @@ export class Ledger {
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 
+  // Entries `start..start+count` with one read of the sequence span that holds them (they are in
+  // file order, with only record headers and checkpoint records between them), each checked
+  // against its leaf hash.
   async #readEntries(start: number, count: number): Promise<Uint8Array[]> {
+    if (count === 0) return [];
+    this.#checkIndex(start);
+    this.#checkIndex(start + count - 1);
+    const from = this.#offsets[start]!;
+    const to = this.#offsets[start + count - 1]! + this.#lengths[start + count - 1]!;
+    const span = Buffer.alloc(to - from);
+    const { bytesRead } = await this.#file.read(span, 0, span.length, from);
+    if (bytesRead !== span.length) throw new AttexError('ledger.corrupt', `seq: entries ${start}..${start + count - 1} are cut short`);
     const out: Uint8Array[] = [];
-    for (let i = start; i < start + count; i++) out.push(await this.get(i));
+    for (let i = start; i < start + count; i++) {
+      const at = this.#offsets[i]! - from;
+      const entry = new Uint8Array(span.buffer, span.byteOffset + at, this.#lengths[i]!);
+      if (!bytesEqual(leafHash(entry), this.#tree.node(0, i))) throw new AttexError('ledger.tampered', `seq: entry ${i} changed after the ledger was opened`);
+      out.push(entry);
+    }
     return out;
   }
 
@@ -234,6 +301,15 @@ export class Ledger {
   }
 
   /**
+   * A tlog-tiles resource (`tile/<L>/<N>[.p/<W>]` or `tile/entries/...`) of the latest published
+   * checkpoint or an earlier one, derived from the verified tree and `seq`; undefined when the
+   * path is not canonical or no published tree has it. Bytes equal what an export writes.
+   */
+  async tile(rel: string): Promise<Uint8Array | undefined> {
+    return deriveTile(this.#tree, (s, c) => this.#readEntries(s, c), this.#latest?.size ?? 0, rel);
+  }
+
+  /**
    * c2sp.org/tlog-proof@v1 for `index` against the published checkpoint of `size` (default: the
    * latest, publishing a new one first when the latest does not cover `index` yet).
    */
@@ -260,20 +336,24 @@ export class Ledger {
     return run;
   }
 
+  // Bring the directory up to the durable tree: full tiles, then the checkpoint file, then its
+  // type-2 record. Reuses the commit checkpoint of that size when there is one.
   async #publish(): Promise<string> {
     const size = this.#tree.size;
-    if (this.#latest && this.#latest.size === size) return this.#latest.note;
-    const previous = this.#latest?.size ?? 0;
-    const removeStale = await integrateTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), previous, size);
-    const body = formatCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] });
-    const note = signNote(body, this.#signers);
+    if (this.#fileSize === size) return this.#published.get(size)!;
+    await writeFullTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.#tilesSize, size);
+    this.#tilesSize = size;
+    let note = this.#published.get(size);
+    if (note === undefined) {
+      const body = formatCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] });
+      note = signNote(body, this.#signers);
+    }
     // Publish the file first, then record it in the sequence: a crash in between leaves a
     // checkpoint newer than the record, which open() re-records; a file older than the record is a rollback.
     await writeFileAtomic(path.join(this.dir, 'checkpoint'), note, path.join(this.dir, 'tmp'), true);
     await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(note, 'utf8')));
-    this.#published.set(size, note);
-    this.#latest = { size, note };
-    await removeStale();
+    this.#fileSize = size;
+    this.#adopt(size, note);
     return note;
   }
 
@@ -304,9 +384,13 @@ export class Ledger {
   }
 
   // Cross-check the sequence, its recorded checkpoints, the checkpoint file and the tiles.
-  async #recover(recorded: readonly { note: string; offset: number; entriesBefore: number }[]): Promise<void> {
+  async #recover(recorded: readonly RecordedCheckpoint[]): Promise<void> {
     const trust = { logVerifierKey: this.#logVerifier, origin: this.origin };
-    let last: Checkpoint | null = null;
+    // Checkpoint-file records (type 2) and commit checkpoints (type 3) each grow monotonically;
+    // the two interleave (a file publication signed at size n may be recorded after a commit
+    // checkpoint of a larger size).
+    const lastOfKind = new Map<boolean, Checkpoint>();
+    let lastFile: { size: number; note: string } | null = null;
     for (const r of recorded) {
       let cp: Checkpoint;
       try {
@@ -314,15 +398,18 @@ export class Ledger {
       } catch (err) {
         throw new AttexError('ledger.tampered', `seq: checkpoint recorded at offset ${r.offset} does not verify with this log's key and origin (${(err as Error).message})`, { cause: err });
       }
+      const last = lastOfKind.get(r.inFile);
       if (cp.size > r.entriesBefore || (last && cp.size < last.size)) throw new AttexError('ledger.tampered', `seq: checkpoint recorded at offset ${r.offset} has size ${cp.size}, out of order`);
       if (!bytesEqual(cp.rootHash, this.#tree.root(cp.size))) throw new AttexError('ledger.tampered', `seq: the entries do not reproduce the root of the size-${cp.size} checkpoint recorded at offset ${r.offset}`);
-      this.#published.set(cp.size, r.note);
-      this.#latest = { size: cp.size, note: r.note };
-      last = cp;
+      const same = this.#published.get(cp.size);
+      if (same !== undefined && same !== r.note) throw new AttexError('ledger.tampered', `seq: two different checkpoints of size ${cp.size} are recorded (offset ${r.offset})`);
+      this.#adopt(cp.size, r.note);
+      lastOfKind.set(r.inFile, cp);
+      if (r.inFile) lastFile = { size: cp.size, note: r.note };
     }
     const fileNote = await readFileIfExists(path.join(this.dir, 'checkpoint'));
     if (fileNote === null) {
-      if (last) throw new AttexError('ledger.rollback', `checkpoint file is missing but the log has published a checkpoint of size ${last.size}`);
+      if (lastFile) throw new AttexError('ledger.rollback', `checkpoint file is missing but the log has published a checkpoint of size ${lastFile.size}`);
     } else {
       const text = fileNote.toString('utf8');
       let cp: Checkpoint;
@@ -331,31 +418,28 @@ export class Ledger {
       } catch (err) {
         throw new AttexError('ledger.tampered', `checkpoint file does not verify with this log's key and origin (${(err as Error).message})`, { cause: err });
       }
-      if (last && cp.size < last.size) throw new AttexError('ledger.rollback', `checkpoint file has size ${cp.size}, below the published size ${last.size}`);
+      if (lastFile && cp.size < lastFile.size) throw new AttexError('ledger.rollback', `checkpoint file has size ${cp.size}, below the published size ${lastFile.size}`);
       if (cp.size > this.size) throw new AttexError('ledger.rollback', `checkpoint file covers ${cp.size} entries but the sequence holds only ${this.size}: acknowledged entries are missing`);
       if (!bytesEqual(cp.rootHash, this.#tree.root(cp.size))) throw new AttexError('ledger.tampered', `checkpoint file root does not match the entries at size ${cp.size}`);
-      if (last && cp.size === last.size && text !== this.#latest!.note) throw new AttexError('ledger.tampered', 'checkpoint file differs from the checkpoint recorded at the same size');
-      if (!last || cp.size > last.size) {
+      const recordedText = this.#published.get(cp.size);
+      if (recordedText !== undefined && text !== recordedText) throw new AttexError('ledger.tampered', 'checkpoint file differs from the checkpoint recorded at the same size');
+      if (!lastFile || cp.size > lastFile.size) {
         // Published just before a crash, not yet recorded: record it now.
         await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(text, 'utf8')));
-        this.#published.set(cp.size, text);
-        this.#latest = { size: cp.size, note: text };
+        this.#adopt(cp.size, text);
       }
+      this.#fileSize = cp.size;
     }
-    if (this.#latest) await verifyTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.#latest.size);
-    if (!this.#latest || this.#latest.size < this.size) await this.publishCheckpoint();
+    await verifyFullTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.size);
+    this.#tilesSize = this.size;
+    // After a crash the file may lag the commit checkpoints (or the entries): bring it up to date.
+    if (this.#fileSize < this.size) await this.publishCheckpoint();
   }
 }
 
-async function openSequenceFile(seqPath: string, dir: string): Promise<FileHandle> {
-  try {
-    return await open(seqPath, 'r+');
-  } catch (err) {
-    if (!isNotFound(err)) throw new AttexError('ledger.io', `cannot open ${path.basename(seqPath)}: ${(err as Error).message}`, { cause: err });
-  }
-  const file = await open(seqPath, 'wx+', 0o600);
-  await file.write(SEQUENCE_MAGIC, 0, SEQUENCE_MAGIC.length, 0);
-  await file.sync();
-  await fsyncDirectory(dir);
-  return file;
+interface RecordedCheckpoint {
+  readonly note: string;
+  readonly offset: number;
+  readonly entriesBefore: number;
+  readonly inFile: boolean;
 }

@@ -1,92 +1,72 @@
 /**
- * Integration of the durable sequence into the C2SP tlog-tiles files of the ledger directory
- * (hash tiles and entry bundles), and the check on open that the tiles on disk are exactly what
- * the sequence implies.
+ * The full (immutable) C2SP tlog-tiles files of the ledger directory: hash tiles and entry
+ * bundles of 256, written once when they become complete, and checked on open against the
+ * sequence. Partial tiles (`.p/<W>`) change with every checkpoint; they are derived on demand
+ * from the in-memory tree and the sequence (`Ledger.tile`, exports) instead of being rewritten
+ * on every publication.
  */
-import { rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError } from '../errors/index.ts';
 import { bytesEqual } from '../util/index.ts';
 import { readFileIfExists, writeFileAtomic } from './files.ts';
 import type { HashTree } from './hash-tree.ts';
 import { leafHash } from './merkle.ts';
-import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entryBundlePath, hashTilePath } from './tiles.ts';
+import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entryBundlePath, hashTilePath, parseTilePath } from './tiles.ts';
 
 /** Entries `start..start+count` in order (from the sequence file). */
 export type EntryReader = (start: number, count: number) => Promise<Uint8Array[]>;
 
-interface TileChange {
+interface FullTile {
   readonly level: number; // tlog-tiles level (tree level 8*level), or -1 for an entry bundle
   readonly index: number;
-  readonly oldWidth: number; // 0 when the tile did not exist
-  readonly newWidth: number;
 }
 
-/** Tiles (and bundles) whose content differs between tree sizes `oldSize` and `newSize`. */
-function changedTiles(oldSize: number, newSize: number): TileChange[] {
-  const changes: TileChange[] = [];
-  const widthAt = (count: number, index: number) => Math.max(0, Math.min(TILE_WIDTH, count - index * TILE_WIDTH));
+/** Full tiles (and bundles) that a tree of `newSize` has and a tree of `oldSize` did not. */
+function newFullTiles(oldSize: number, newSize: number): FullTile[] {
+  const tiles: FullTile[] = [];
   const addLevel = (level: number, oldCount: number, newCount: number) => {
-    for (let index = Math.floor(oldCount / TILE_WIDTH); index * TILE_WIDTH < newCount; index++) {
-      const oldWidth = widthAt(oldCount, index);
-      const newWidth = widthAt(newCount, index);
-      if (newWidth !== oldWidth) changes.push({ level, index, oldWidth, newWidth });
-    }
+    for (let index = Math.floor(oldCount / TILE_WIDTH); (index + 1) * TILE_WIDTH <= newCount; index++) tiles.push({ level, index });
   };
   addLevel(-1, oldSize, newSize);
-  for (let level = 0, span = 1; Math.floor(newSize / span) > 0; level++, span *= TILE_WIDTH) {
+  for (let level = 0, span = 1; Math.floor(newSize / span) >= TILE_WIDTH; level++, span *= TILE_WIDTH) {
     addLevel(level, Math.floor(oldSize / span), Math.floor(newSize / span));
   }
-  return changes;
+  return tiles;
 }
 
-function tilePath(change: { level: number; index: number }, width: number): string {
-  return change.level < 0 ? entryBundlePath(change.index, width) : hashTilePath(change.level, change.index, width);
+function tilePath(tile: FullTile): string {
+  return tile.level < 0 ? entryBundlePath(tile.index, TILE_WIDTH) : hashTilePath(tile.level, tile.index, TILE_WIDTH);
 }
 
-async function tileContent(tree: HashTree, readEntries: EntryReader, level: number, index: number, width: number): Promise<Uint8Array> {
-  if (level < 0) return encodeEntryBundle(await readEntries(index * TILE_WIDTH, width));
-  return tree.nodes(8 * level, index * TILE_WIDTH, width);
+async function tileContent(tree: HashTree, readEntries: EntryReader, tile: FullTile): Promise<Uint8Array> {
+  if (tile.level < 0) return encodeEntryBundle(await readEntries(tile.index * TILE_WIDTH, TILE_WIDTH));
+  return tree.nodes(8 * tile.level, tile.index * TILE_WIDTH, TILE_WIDTH);
 }
 
-/**
- * Write the tiles that change from `oldSize` to `newSize` (each fsynced, then renamed into place)
- * and return a function that removes the partial tiles they supersede.
- */
-export async function integrateTiles(dir: string, tmpDir: string, tree: HashTree, readEntries: EntryReader, oldSize: number, newSize: number): Promise<() => Promise<void>> {
-  const changes = changedTiles(oldSize, newSize);
-  for (const change of changes) {
-    const data = await tileContent(tree, readEntries, change.level, change.index, change.newWidth);
-    await writeFileAtomic(path.join(dir, tilePath(change, change.newWidth)), data, tmpDir, false);
+/** Write the full tiles that complete between `oldSize` and `newSize` (each fsynced, then renamed into place). */
+export async function writeFullTiles(dir: string, tmpDir: string, tree: HashTree, readEntries: EntryReader, oldSize: number, newSize: number): Promise<void> {
+  for (const tile of newFullTiles(oldSize, newSize)) {
+    await writeFileAtomic(path.join(dir, tilePath(tile)), await tileContent(tree, readEntries, tile), tmpDir, false);
   }
-  return async () => {
-    for (const change of changes) {
-      if (change.oldWidth === 0 || change.oldWidth === TILE_WIDTH) continue;
-      const stale = path.join(dir, tilePath(change, change.oldWidth));
-      await rm(stale, { force: true });
-      if (change.newWidth === TILE_WIDTH) await rmdir(path.dirname(stale)).catch(() => undefined);
-    }
-  };
 }
 
 /**
- * Check every tile and entry bundle that a tree of `size` needs against the sequence. A missing
- * file is rewritten (its rename may not have reached the disk before a crash); a file with
- * different content is `ledger.tampered`.
+ * Check every full tile and entry bundle of a tree of `size` against the sequence. A missing
+ * file is written (a crash may have come before it was); a file with different content is
+ * `ledger.tampered`.
  */
-export async function verifyTiles(dir: string, tmpDir: string, tree: HashTree, readEntries: EntryReader, size: number): Promise<{ rewritten: number }> {
+export async function verifyFullTiles(dir: string, tmpDir: string, tree: HashTree, readEntries: EntryReader, size: number): Promise<{ rewritten: number }> {
   let rewritten = 0;
-  for (const change of changedTiles(0, size)) {
-    const rel = tilePath(change, change.newWidth);
+  for (const tile of newFullTiles(0, size)) {
+    const rel = tilePath(tile);
     const onDisk = await readFileIfExists(path.join(dir, rel));
     if (onDisk === null) {
-      const data = await tileContent(tree, readEntries, change.level, change.index, change.newWidth);
-      await writeFileAtomic(path.join(dir, rel), data, tmpDir, false);
+      await writeFileAtomic(path.join(dir, rel), await tileContent(tree, readEntries, tile), tmpDir, false);
       rewritten++;
       continue;
     }
     let matches: boolean;
-    if (change.level < 0) {
+    if (tile.level < 0) {
       // Compare entry by entry through leaf hashes, so a bundle costs one read and no second copy of the entries.
       let entries: Uint8Array[] = [];
       try {
@@ -94,12 +74,26 @@ export async function verifyTiles(dir: string, tmpDir: string, tree: HashTree, r
       } catch {
         entries = [];
       }
-      const first = change.index * TILE_WIDTH;
-      matches = entries.length === change.newWidth && entries.every((e, i) => bytesEqual(leafHash(e), tree.node(0, first + i)));
+      const first = tile.index * TILE_WIDTH;
+      matches = entries.length === TILE_WIDTH && entries.every((e, i) => bytesEqual(leafHash(e), tree.node(0, first + i)));
     } else {
-      matches = bytesEqual(onDisk, tree.nodes(8 * change.level, change.index * TILE_WIDTH, change.newWidth));
+      matches = bytesEqual(onDisk, tree.nodes(8 * tile.level, tile.index * TILE_WIDTH, TILE_WIDTH));
     }
     if (!matches) throw new AttexError('ledger.tampered', `${rel} does not match the entries in the sequence file`, { details: { file: rel } });
   }
   return { rewritten };
+}
+
+/**
+ * Bytes of tlog-tiles resource `rel` for a tree of `size` (or of an earlier size, for a narrower
+ * partial tile), from the verified tree and the sequence; undefined when the path is not
+ * canonical or the tree of `size` does not have it.
+ */
+export async function deriveTile(tree: HashTree, readEntries: EntryReader, size: number, rel: string): Promise<Uint8Array | undefined> {
+  const ref = parseTilePath(rel);
+  if (!ref) return undefined;
+  const available = ref.level < 0 ? size : Math.floor(size / TILE_WIDTH ** ref.level);
+  if (ref.index * TILE_WIDTH + ref.width > available) return undefined;
+  if (ref.level >= 0) return tree.nodes(8 * ref.level, ref.index * TILE_WIDTH, ref.width);
+  return encodeEntryBundle(await readEntries(ref.index * TILE_WIDTH, ref.width));
 }

@@ -83,3 +83,20 @@ export function decodeEntryBundle(bundle: Uint8Array): Uint8Array[] {
   }
   return entries;
 }
+
+/**
+ * Parse `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]` (level -1 for entries); undefined
+ * for anything that is not a canonical tlog-tiles path (leading zeros, bad groups, W of 0 or 256+).
+ */
+export function parseTilePath(rel: string): TileRef | undefined {
+  const m = /^tile\/(entries|0|[1-9]\d?)\/((?:x\d{3}\/)*\d{3})(?:\.p\/([1-9]\d{0,2}))?$/.exec(rel);
+  if (!m) return undefined;
+  const groups = m[2]!.split('/');
+  if (groups.length > 1 && groups[0] === 'x000') return undefined; // not canonical
+  let index = 0;
+  for (const g of groups) index = index * 1000 + Number(g.replace('x', ''));
+  if (!Number.isSafeInteger(index)) return undefined;
+  const width = m[3] === undefined ? TILE_WIDTH : Number(m[3]);
+  if (width >= TILE_WIDTH && m[3] !== undefined) return undefined;
+  return { level: m[1] === 'entries' ? -1 : Number(m[1]), index, width };
+}

@@ -22,8 +22,15 @@ export function policyDocument(component: LoadedComponent, caller: Caller): Reco
   };
 }
 
+// Components and callers are fixed for a boot: compute each pair's digest once.
+const policyDigests = new WeakMap<LoadedComponent, WeakMap<Caller, string>>();
+
 export function policyDigest(component: LoadedComponent, caller: Caller): string {
-  return toHex(sha256(canonicalJson(policyDocument(component, caller))));
+  let byCaller = policyDigests.get(component);
+  if (!byCaller) policyDigests.set(component, (byCaller = new WeakMap()));
+  let digest = byCaller.get(caller);
+  if (digest === undefined) byCaller.set(caller, (digest = toHex(sha256(canonicalJson(policyDocument(component, caller))))));
+  return digest;
 }
 
 /** Manifest limits under camelCase names (the receipt schema's convention). */

@@ -69,6 +69,17 @@ describe('proofs for every index and size up to 64 leaves', () => {
     }
   });
 
+  it('rootWith gives the root of the tree with leaves not yet appended, without appending them', () => {
+    for (let n = 0; n <= 40; n++) {
+      const partial = new HashTree();
+      partial.append(leaves.slice(0, n));
+      for (let extra = 0; n + extra <= 64 && extra <= 24; extra++) {
+        expect(toHex(partial.rootWith(leaves.slice(n, n + extra)))).toBe(toHex(roots[n + extra]!));
+      }
+      expect(partial.size).toBe(n);
+    }
+  });
+
   it('accepts every inclusion proof and rejects it for another index, size, leaf or a flipped bit', () => {
     for (let n = 1; n <= 64; n++) {
       for (let i = 0; i < n; i++) {

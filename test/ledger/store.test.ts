@@ -1,9 +1,9 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Ledger, createCosigner, ed25519PrivateKeyFromSeed, openCheckpoint, verifyTlogProof } from '../../src/ledger/index.ts';
+import { Ledger, createCosigner, decodeEntryBundle, ed25519PrivateKeyFromSeed, openCheckpoint, verifyTlogProof } from '../../src/ledger/index.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'attex-ledger-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -68,7 +68,7 @@ describe('Ledger store', () => {
     await ledger.close();
   });
 
-  it('reopens to the same state and keeps the tlog-tiles layout in its directory', async () => {
+  it('reopens to the same state: full tiles on disk, partial tiles derived on demand', async () => {
     const dir = freshDir();
     await build(dir, 600, [300]);
     const ledger = await open(dir);
@@ -77,10 +77,66 @@ describe('Ledger store', () => {
     expect(ledger.findByKey('key-599')).toBe(599);
     const cp = openCheckpoint(readFileSync(path.join(dir, 'checkpoint'), 'utf8'), { logVerifierKey: ledger.verifierKey });
     expect(cp.checkpoint.size).toBe(600);
-    expect(readFileSync(path.join(dir, 'tile/0/002.p/88')).length).toBe(88 * 32);
-    expect(readFileSync(path.join(dir, 'tile/1/000.p/2')).length).toBe(64);
-    expect(() => readFileSync(path.join(dir, 'tile/0/001.p/44'))).toThrow(); // superseded partial removed
+    // Full tiles are immutable files; partial ones are never written.
+    expect(readFileSync(path.join(dir, 'tile/0/001'))).toEqual(Buffer.from(ledger.hashTile(0, 1, 256)));
+    expect(readFileSync(path.join(dir, 'tile/entries/001')).length).toBeGreaterThan(256 * 2);
+    expect(existsSync(path.join(dir, 'tile/0/002.p'))).toBe(false);
+    expect(existsSync(path.join(dir, 'tile/entries/002.p'))).toBe(false);
+    expect(await ledger.tile('tile/0/002.p/88')).toEqual(ledger.hashTile(0, 2, 88));
+    expect((await ledger.tile('tile/1/000.p/2'))!.length).toBe(64);
+    expect(await ledger.tile('tile/0/001')).toEqual(new Uint8Array(readFileSync(path.join(dir, 'tile/0/001'))));
+    const bundle = decodeEntryBundle((await ledger.tile('tile/entries/002.p/88'))!);
+    expect(bundle.map((e) => new TextDecoder().decode(e))).toEqual(Array.from({ length: 88 }, (_, i) => `{"entry":${512 + i}}`));
+    expect(await ledger.tile('tile/0/002.p/40')).toEqual(ledger.hashTile(0, 2, 40)); // an older tree's partial tile
+    for (const missing of ['tile/0/002', 'tile/0/002.p/89', 'tile/1/000', 'tile/2/000.p/1', 'tile/entries/003.p/1', 'tile/0/x000/002.p/88', 'tile/0/002.p/088', 'tile/0/002.p/256', 'tile/00/000', '../seq']) {
+      expect(await ledger.tile(missing)).toBeUndefined();
+    }
     await ledger.close();
+  });
+
+  it('commit checkpoints: one write and fsync carry the entries and a checkpoint over them', async () => {
+    const dir = freshDir();
+    const ledger = await open(dir);
+    const before = ledger.commitStats;
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => ledger.append(entry(i), { key: `c${i}`, checkpoint: i % 2 === 0 })));
+    const stats = ledger.commitStats;
+    // Every batch carries one checkpoint record beside its entries: no extra fsync for the checkpoint.
+    expect(stats.records - before.records - 300).toBe(stats.batches - before.batches);
+    const latest = openCheckpoint(ledger.checkpoint(), { logVerifierKey: ledger.verifierKey, witnessVerifierKeys: [...ledger.witnessVerifierKeys] });
+    expect(latest.checkpoint.size).toBe(300);
+    expect(latest.witnesses.length).toBe(1);
+    for (const r of [results[0]!, results[151]!, results[299]!]) {
+      const proof = await ledger.tlogProof(r.index);
+      expect(ledger.commitStats.batches).toBe(stats.batches); // no publication needed for a proof
+      verifyTlogProof(proof, await ledger.get(r.index), { logVerifierKey: ledger.verifierKey });
+    }
+    // The checkpoint file only catches up on publication; the commit checkpoints live in seq.
+    expect(openCheckpoint(readFileSync(path.join(dir, 'checkpoint'), 'utf8'), { logVerifierKey: ledger.verifierKey }).checkpoint.size).toBe(0);
+    const published = ledger.publishedSizes();
+    await ledger.close();
+    const reopened = await open(dir);
+    expect(reopened.publishedSizes()).toEqual(published);
+    expect(reopened.checkpoint()).toBe(ledger.checkpoint());
+    expect(readFileSync(path.join(dir, 'checkpoint'), 'utf8')).toBe(ledger.checkpoint()); // close reused the size-300 note
+    await reopened.close();
+  });
+
+  it('after a crash the checkpoint file may lag the commit checkpoints; open catches it up', async () => {
+    const dir = freshDir();
+    await build(dir, 5);
+    const stale = readFileSync(path.join(dir, 'checkpoint'));
+    const ledger = await open(dir);
+    await ledger.append(entry(5), { checkpoint: true });
+    const note = ledger.checkpoint();
+    await ledger.close();
+    writeFileSync(path.join(dir, 'checkpoint'), stale); // as if the file publication never happened...
+    const seq = readFileSync(path.join(dir, 'seq'));
+    truncateSync(path.join(dir, 'seq'), seq.indexOf(Buffer.from(note)) + Buffer.byteLength(note)); // ...nor its record (the commit record comes first)
+    const reopened = await open(dir);
+    expect(reopened.size).toBe(6);
+    expect(reopened.checkpoint()).toBe(note);
+    expect(readFileSync(path.join(dir, 'checkpoint'), 'utf8')).toBe(note);
+    await reopened.close();
   });
 });
 
@@ -108,6 +164,23 @@ describe('tamper and crash detection on open', () => {
     await expectOpenFails(dir, 'ledger.tampered', /do not reproduce the root/);
   });
 
+  it('an entry edited under a commit checkpoint (checksum recomputed) is ledger.tampered at that record', async () => {
+    const dir = freshDir();
+    const ledger = await open(dir);
+    await Promise.all([0, 1, 2].map((i) => ledger.append(entry(i), { key: `key-${i}`, checkpoint: true })));
+    const note = ledger.checkpoint();
+    await ledger.close();
+    const seq = readFileSync(path.join(dir, 'seq'));
+    const commitRecord = seq.indexOf(Buffer.from(note)) - 9;
+    expect(seq[commitRecord + 8]).toBe(3); // the commit checkpoint precedes the close's file record
+    const at = seq.indexOf('{"entry":1}');
+    seq[at + 9] = '7'.charCodeAt(0);
+    const recordStart = at - 2 - 'key-1'.length - 9;
+    seq.writeUInt32BE(crc32(seq.subarray(recordStart + 8, recordStart + 9 + seq.readUInt32BE(recordStart))), recordStart + 4);
+    writeFileSync(path.join(dir, 'seq'), seq);
+    await expectOpenFails(dir, 'ledger.tampered', new RegExp(`root of the size-3 checkpoint recorded at offset ${commitRecord}$`));
+  });
+
   it('an edited hash tile or entry bundle is ledger.tampered', async () => {
     const dir = freshDir();
     await build(dir, 300);
@@ -118,9 +191,9 @@ describe('tamper and crash detection on open', () => {
     writeFileSync(tile, edited);
     await expectOpenFails(dir, 'ledger.tampered', /tile\/0\/000 does not match/);
     writeFileSync(tile, original);
-    const bundle = path.join(dir, 'tile/entries/001.p/44');
-    writeFileSync(bundle, Buffer.from(readFileSync(bundle).toString('latin1').replace('{"entry":260}', '{"entry":261}'), 'latin1'));
-    await expectOpenFails(dir, 'ledger.tampered', /tile\/entries\/001.p\/44/);
+    const bundle = path.join(dir, 'tile/entries/000');
+    writeFileSync(bundle, Buffer.from(readFileSync(bundle).toString('latin1').replace('{"entry":200}', '{"entry":201}'), 'latin1'));
+    await expectOpenFails(dir, 'ledger.tampered', /tile\/entries\/000 does not match/);
   });
 
   it('a checkpoint rolled back to an older signed one is ledger.rollback; one from another key is ledger.tampered', async () => {

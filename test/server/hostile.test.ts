@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEntryBundle, leafHash, rootHash } from '../../src/ledger/index.ts';
 import { loadVerifyTrust, verifyBundle } from '../../src/verify/index.ts';
 import { contentDigest } from '../../src/httpsig/index.ts';
 import { type Reply, type TestCaller, dispatch, newCaller, repoRoot, send, signedHeaders, startTestExecutor } from './helpers.ts';
@@ -190,12 +191,20 @@ describe('executor over HTTP', () => {
     expect(origin).toBe('test.attex.invalid/log');
     expect(note).toContain(`\u2014 test.attex.invalid/log `);
     const n = Number(size);
-    const tile = await request(new URL(`/v1/log/tile/0/000${n < 256 ? `.p/${n}` : ''}`, ex.url));
+    expect(n).toBeLessThan(256); // one partial tile holds the whole log of this test
+    const tile = await request(new URL(`/v1/log/tile/0/000.p/${n}`, ex.url));
     expect(tile.statusCode).toBe(200);
-    expect((await tile.body.arrayBuffer()).byteLength).toBe(32 * Math.min(n, 256));
-    const entries = await request(new URL(`/v1/log/tile/entries/000${n < 256 ? `.p/${n}` : ''}`, ex.url));
+    const hashes = new Uint8Array(await tile.body.arrayBuffer());
+    expect(hashes.byteLength).toBe(32 * n);
+    const leaves = Array.from({ length: n }, (_, i) => hashes.subarray(32 * i, 32 * i + 32));
+    // The tiles are derived from memory, not files: they must reproduce the served checkpoint.
+    expect(Buffer.from(rootHash(leaves)).toString('base64')).toBe(note.split('\n')[2]);
+    const entries = await request(new URL(`/v1/log/tile/entries/000.p/${n}`, ex.url));
     expect(entries.statusCode).toBe(200);
-    await entries.body.arrayBuffer();
+    const bundle = decodeEntryBundle(new Uint8Array(await entries.body.arrayBuffer()));
+    expect(bundle.map((e) => Buffer.from(leafHash(e)).toString('hex'))).toEqual(leaves.map((h) => Buffer.from(h).toString('hex')));
+    expect((await request(new URL(`/v1/log/tile/0/000.p/${n + 1}`, ex.url))).statusCode).toBe(404);
+    expect((await request(new URL('/v1/log/tile/0/000', ex.url))).statusCode).toBe(404);
   });
 
   it('health, readiness and metrics', async () => {
