@@ -161,16 +161,19 @@ interface SignatureParams {
   readonly nonce: string;
 }
 
+const LABELLED_INPUT = new RegExp(`(?:^|,\\s*)${SIGNATURE_LABEL}=\\(([^)]*)\\)((?:;[a-z]+=(?:"[^"\\\\]*"|-?\\d+))*)`);
+const SIGNATURE_PARAM = /;([a-z]+)=("([^"\\]*)"|-?\d+)/g;
+
 /** Minimal reading of our label's parameters; the library re-parses fully while verifying. */
 function parseSignatureParams(signatureInput: string): SignatureParams {
-  const labelled = new RegExp(`(?:^|,\\s*)${SIGNATURE_LABEL}=\\(([^)]*)\\)((?:;[a-z]+=(?:"[^"\\\\]*"|-?\\d+))*)`).exec(signatureInput);
+  const labelled = LABELLED_INPUT.exec(signatureInput);
   if (!labelled) throw new AttexError('auth.malformed-signature', `Signature-Input has no '${SIGNATURE_LABEL}' signature`);
   const covered = new Set((labelled[1] ?? '').trim().split(/\s+/).filter(Boolean).map((c) => c.replace(/^"|"$/g, '')));
   for (const c of COVERED_COMPONENTS) {
     if (!covered.has(c)) throw new AttexError('auth.incomplete-coverage', `signature must cover ${COVERED_COMPONENTS.join(', ')}; '${c}' is missing`);
   }
   const params = new Map<string, string>();
-  for (const m of (labelled[2] ?? '').matchAll(/;([a-z]+)=("([^"\\]*)"|-?\d+)/g)) params.set(m[1]!, m[3] ?? m[2]!);
+  for (const m of (labelled[2] ?? '').matchAll(SIGNATURE_PARAM)) params.set(m[1]!, m[3] ?? m[2]!);
   const created = Number(params.get('created'));
   const keyId = params.get('keyid');
   const nonce = params.get('nonce');

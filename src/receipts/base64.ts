@@ -10,7 +10,15 @@ for (let i = 0; i < 64; i++) DECODE[STD.charCodeAt(i)] = i;
 DECODE['-'.charCodeAt(0)] = 62;
 DECODE['_'.charCodeAt(0)] = 63;
 
+// Node's native encoder when present (same standard padded output); the loop below elsewhere.
+const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBufferLike, offset: number, length: number): { toString(enc: 'base64'): string } } }).Buffer;
+
 export function encodeBase64(bytes: Uint8Array): string {
+  if (NodeBuffer !== undefined) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  return encodeBase64Portable(bytes);
+}
+
+export function encodeBase64Portable(bytes: Uint8Array): string {
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {

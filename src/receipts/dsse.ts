@@ -8,8 +8,8 @@
  * verification path uses no Node APIs.
  */
 import { AttexError } from '../errors/index.ts';
-import { canonicalJson } from '../util/canonical-json.ts';
 import { decodeBase64, encodeBase64 } from './base64.ts';
+import { canonicalJsonFast } from './canonical.ts';
 import { ED25519_SIGNATURE_LENGTH, verifyEd25519 } from './ed25519.ts';
 import { StrictJsonError, parseStrictJson } from './strict-json.ts';
 
@@ -72,7 +72,7 @@ export function signDsse(payloadType: string, payload: Uint8Array, signer: Recei
     payloadType,
     signatures: [{ keyid: signer.keyId, sig: encodeBase64(sig) }],
   };
-  const bytes = encoder.encode(canonicalJson(envelope));
+  const bytes = encoder.encode(canonicalJsonFast(envelope));
   if (bytes.length > MAX_ENVELOPE_BYTES) {
     throw new AttexError('receipt.too-large', `envelope would be ${bytes.length} bytes; a log entry holds at most ${MAX_ENVELOPE_BYTES}`);
   }

@@ -4,8 +4,8 @@
  * `zip215: false` (test/receipts/ed25519-parity.test.ts checks both on the same vectors).
  * Browsers and other runtimes keep the portable noble verifier.
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { useEd25519Verifier } from './ed25519.ts';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { useEd25519Verifier, useSha256 } from './ed25519.ts';
 
 const keys = new Map<string, KeyObject | null>();
 const MAX_CACHED_KEYS = 1024;
@@ -36,3 +36,4 @@ export function verifyEd25519Node(signature: Uint8Array, message: Uint8Array, pu
 }
 
 useEd25519Verifier(verifyEd25519Node);
+useSha256((data) => new Uint8Array(createHash('sha256').update(data).digest()));

@@ -59,6 +59,14 @@ export function sslibKeyId(publicKey: Uint8Array): string {
   return bytesToHex(sha256(utf8ToBytes(sslibKeyJson(publicKey))));
 }
 
+let sha256Backend: (data: Uint8Array) => Uint8Array = sha256;
+
+/** Installs a native SHA-256 (on Node: node:crypto, see ed25519-node.ts); same digests. */
+export function useSha256(hash: (data: Uint8Array) => Uint8Array): void {
+  sha256Backend = hash;
+}
+
+/** SHA-256 with the fastest installed implementation (pure JS unless one was installed). */
 export function sha256Portable(data: Uint8Array): Uint8Array {
-  return sha256(data);
+  return sha256Backend(data);
 }

@@ -120,75 +120,98 @@ export function buildExecutionStatement(params: ExecutionParams, options: Execut
   const finished = rfc3339(p.finishedAt, 'finishedAt');
   if (p.finishedAt.getTime() < p.startedAt.getTime()) throw invalid('finishedAt is before startedAt');
 
+  // Fields are checked in document order, then assembled with keys sorted at every level so
+  // encodeStatement's fast path (canonical.ts) applies.
+  const invocationId = checkId(p.invocationId, 'invocationId');
+  const callerId = checkId(p.caller.id, 'caller.id');
   const rs = p.caller.requestSignature;
+  const requestSignature = rs === undefined
+    ? undefined
+    : {
+        keyId: boundedString(rs.keyId, 256, 'requestSignature.keyId'),
+        signatureInput: boundedString(rs.signatureInput, 2048, 'requestSignature.signatureInput'),
+        signature: boundedString(rs.signature, 1024, 'requestSignature.signature'),
+        contentDigest: boundedString(rs.contentDigest, 512, 'requestSignature.contentDigest'),
+      };
+  const componentName = checkNameList([p.component.name], 'component.name')[0]!;
+  const componentDigest = digestSet(hexDigest(p.component.digest, 'component.digest'));
+  const granted = p.capabilities.granted;
+  const grantedHosts = sortedUnique(checkHosts(granted.hosts, 'granted.hosts'));
+  const grantedSecrets = sortedUnique(checkNameList(granted.secrets, 'granted.secrets'));
+  const grantedKv = sortedUnique(checkNameList(granted.kv, 'granted.kv'));
+  const used = p.capabilities.used;
+  const usedHosts = sortedUnique(checkHosts(used.hosts, 'used.hosts'));
+  const usedSecrets = sortedUnique(checkNameList(used.secrets, 'used.secrets'));
+  const usedKv = used.kv.map((k, i) => {
+    const bucket = checkNameList([k.bucket], `used.kv[${i}].bucket`)[0]!;
+    const op = checkOp(k.op, i);
+    return { bucket, count: checkCount(k.count, `used.kv[${i}].count`), op };
+  });
+  const hostCalls = checkCount(used.hostCalls, 'used.hostCalls');
+  const limits = checkLimits(p.limits);
+  const policyDigest = digestSet(hexDigest(p.policyDigest, 'policyDigest'));
+  const executorId = checkId(p.executor.id, 'executor.id');
+  const executorVersion = boundedString(p.executor.version, 64, 'executor.version');
+  const evidenceDigest = digestSet(hexDigest(a.evidenceDigest, 'attestation.evidenceDigest'));
+  const recordLogIndex = checkCount(a.recordLogIndex, 'attestation.recordLogIndex');
+
   const predicate: ExecutionPredicate = {
-    invocationId: checkId(p.invocationId, 'invocationId'),
-    caller: rs === undefined
-      ? { id: checkId(p.caller.id, 'caller.id') }
+    attestation: { appraisalStatus: a.appraisalStatus, evidenceDigest, evidenceKind: a.evidenceKind, measurement: a.measurement, recordLogIndex, tee: a.tee },
+    caller: requestSignature === undefined
+      ? { id: callerId }
       : {
-          id: checkId(p.caller.id, 'caller.id'),
+          id: callerId,
           requestSignature: {
-            keyId: boundedString(rs.keyId, 256, 'requestSignature.keyId'),
-            signatureInput: boundedString(rs.signatureInput, 2048, 'requestSignature.signatureInput'),
-            signature: boundedString(rs.signature, 1024, 'requestSignature.signature'),
-            contentDigest: boundedString(rs.contentDigest, 512, 'requestSignature.contentDigest'),
+            contentDigest: requestSignature.contentDigest,
+            keyId: requestSignature.keyId,
+            signature: requestSignature.signature,
+            signatureInput: requestSignature.signatureInput,
           },
         },
-    component: { name: checkNameList([p.component.name], 'component.name')[0]!, digest: digestSet(hexDigest(p.component.digest, 'component.digest')) },
+    capabilities: {
+      granted: { hosts: grantedHosts, kv: grantedKv, secrets: grantedSecrets },
+      used: { hostCalls, hosts: usedHosts, kv: usedKv, secrets: usedSecrets },
+    },
+    component: { digest: componentDigest, name: componentName },
+    ...(p.errorCode === undefined ? {} : { errorCode: p.errorCode }),
+    executor: { id: executorId, keyId: cachedKeyId(p.executor.signingKey), signingKey: encodeBase64(p.executor.signingKey), version: executorVersion },
+    finishedAt: finished,
     input: {
-      digest: digestSet(hexDigestOf(inputDigest)),
       bytes: p.input.length,
       ...(options.includeInput === true ? { content: encodeBase64(p.input) } : {}),
+      digest: digestSet(hexDigestOf(inputDigest)),
     },
+    invocationId,
+    limits,
+    outcome: p.outcome,
     output: {
-      digest: digestSet(hexDigestOf(outputDigest)),
       bytes: p.output.length,
       ...(options.includeOutput === true ? { content: encodeBase64(p.output) } : {}),
+      digest: digestSet(hexDigestOf(outputDigest)),
     },
-    outcome: p.outcome,
-    ...(p.errorCode === undefined ? {} : { errorCode: p.errorCode }),
-    capabilities: {
-      granted: {
-        hosts: sortedUnique(checkHosts(p.capabilities.granted.hosts, 'granted.hosts')),
-        secrets: sortedUnique(checkNameList(p.capabilities.granted.secrets, 'granted.secrets')),
-        kv: sortedUnique(checkNameList(p.capabilities.granted.kv, 'granted.kv')),
-      },
-      used: {
-        hosts: sortedUnique(checkHosts(p.capabilities.used.hosts, 'used.hosts')),
-        secrets: sortedUnique(checkNameList(p.capabilities.used.secrets, 'used.secrets')),
-        kv: p.capabilities.used.kv.map((k, i) => ({
-          bucket: checkNameList([k.bucket], `used.kv[${i}].bucket`)[0]!,
-          op: checkOp(k.op, i),
-          count: checkCount(k.count, `used.kv[${i}].count`),
-        })),
-        hostCalls: checkCount(p.capabilities.used.hostCalls, 'used.hostCalls'),
-      },
-    },
-    limits: checkLimits(p.limits),
-    policyDigest: digestSet(hexDigest(p.policyDigest, 'policyDigest')),
-    executor: {
-      id: checkId(p.executor.id, 'executor.id'),
-      version: boundedString(p.executor.version, 64, 'executor.version'),
-      signingKey: encodeBase64(p.executor.signingKey),
-      keyId: sslibKeyId(p.executor.signingKey),
-    },
-    attestation: {
-      evidenceKind: a.evidenceKind,
-      tee: a.tee,
-      evidenceDigest: digestSet(hexDigest(a.evidenceDigest, 'attestation.evidenceDigest')),
-      measurement: a.measurement,
-      appraisalStatus: a.appraisalStatus,
-      recordLogIndex: checkCount(a.recordLogIndex, 'attestation.recordLogIndex'),
-    },
+    policyDigest,
     startedAt: started,
-    finishedAt: finished,
   };
   return {
     _type: STATEMENT_TYPE_V1,
-    subject: [{ name: 'output', digest: { sha256: hexDigestOf(outputDigest) } }],
-    predicateType: EXECUTION_PREDICATE_TYPE,
     predicate,
+    predicateType: EXECUTION_PREDICATE_TYPE,
+    subject: [{ digest: { sha256: hexDigestOf(outputDigest) }, name: 'output' }],
   };
+}
+
+// An executor signs every receipt with one key: derive its keyid once, not per receipt.
+const keyIds = new Map<string, string>();
+
+function cachedKeyId(publicKey: Uint8Array): string {
+  const hex = hexDigestOf(publicKey);
+  let id = keyIds.get(hex);
+  if (id === undefined) {
+    id = sslibKeyId(publicKey);
+    if (keyIds.size >= 64) keyIds.clear();
+    keyIds.set(hex, id);
+  }
+  return id;
 }
 
 function invalid(message: string): AttexError {
@@ -220,7 +243,7 @@ function checkOp(op: unknown, i: number): string {
 }
 
 function checkLimits(limits: Readonly<Record<string, number>>): Record<string, number> {
-  const entries = Object.entries(limits);
+  const entries = Object.entries(limits).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)); // sorted keys: see above
   if (entries.length > 32) throw invalid('at most 32 limits');
   const out: Record<string, number> = {};
   for (const [name, value] of entries) {

@@ -4,7 +4,7 @@
  * verifier applies before looking at the predicate. Portable.
  */
 import { AttexError } from '../errors/index.ts';
-import { canonicalJson } from '../util/canonical-json.ts';
+import { canonicalJsonFast } from './canonical.ts';
 import { IN_TOTO_PAYLOAD_TYPE, isPlainObject } from './dsse.ts';
 import { StrictJsonError, parseStrictJson } from './strict-json.ts';
 
@@ -22,8 +22,10 @@ export interface Statement<P = unknown> {
   readonly predicate: P;
 }
 
+const encoder = new TextEncoder();
+
 export function encodeStatement(statement: Statement): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(statement));
+  return encoder.encode(canonicalJsonFast(statement));
 }
 
 /**

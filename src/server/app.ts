@@ -149,7 +149,12 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     });
     metrics.actions.inc({ action: name, outcome: result.outcome });
     // A failed action still has a receipt: 200 for success, 422 when the action failed in the sandbox.
-    return reply.code(result.outcome === 'ok' ? 200 : result.error?.code === 'sandbox.worker-crashed' ? 500 : 422).send(result);
+    // Serialized natively: the schema serializer escapes the long base64 receipt and proof strings
+    // character by character in JS. DispatchResult holds exactly the schema's members, in its order.
+    return reply
+      .code(result.outcome === 'ok' ? 200 : result.error?.code === 'sandbox.worker-crashed' ? 500 : 422)
+      .type('application/json; charset=utf-8')
+      .send(JSON.stringify(result));
   });
 
   app.get('/v1/receipts/:id', { schema: routeSchemas.receipt }, async (req) => {
