@@ -4,7 +4,8 @@
  * and toolchain versions. A built component whose real imports exceed its manifest is refused
  * and never cached. Built .wasm files live only in the cache (never committed).
  */
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/files.ts';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AttexError, toAttexError } from '../errors/index.ts';
@@ -132,11 +133,6 @@ async function compile(dir: string, manifest: Manifest, witDir: string): Promise
   }
 }
 
-async function writeAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file);
-}
 
 /** Build one component directory (or return its cached build). */
 export async function buildComponent(dir: string, options: BuildOptions = {}): Promise<BuiltComponent> {
@@ -171,7 +167,7 @@ export async function buildComponent(dir: string, options: BuildOptions = {}): P
     assertImportsGranted(imports, manifest);
     if (!cached) {
       await mkdir(cacheDir, { recursive: true });
-      await writeAtomic(wasmPath, bytes);
+      await writeFileAtomic(wasmPath, bytes);
     }
     const ms = Math.round(performance.now() - started);
     options.onProgress?.({ kind: 'done', name: manifest.name, cached, ms, bytes: bytes.length });

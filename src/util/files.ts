@@ -18,8 +18,8 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeAndSync(file: string, data: Uint8Array | string, flags: string): Promise<void> {
-  const handle = await open(file, flags, 0o644);
+async function writeAndSync(file: string, data: Uint8Array | string, flags: string, mode = 0o644): Promise<void> {
+  const handle = await open(file, flags, mode);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -28,12 +28,12 @@ async function writeAndSync(file: string, data: Uint8Array | string, flags: stri
   }
 }
 
-/** Replace (or create) `file` atomically. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/** Replace (or create) `file` atomically; `mode` 0600 for secrets and private keys. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await writeAndSync(temp, data, 'wx');
+    await writeAndSync(temp, data, 'wx', mode);
     await rename(temp, file);
   } catch (err) {
     await unlink(temp).catch(() => undefined);

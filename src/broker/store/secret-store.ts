@@ -5,8 +5,9 @@
  * crash leaves either the old record or the new one.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir, writeFileAtomic as writeFileAtomicShared } from '../../util/files.ts';
 import { AttexError } from '../../errors/index.ts';
 import { toHex, sha256 } from '../../util/index.ts';
 import { parseResourcePath } from '../paths.ts';
@@ -120,33 +121,10 @@ export async function openSecretStore(dir: string, operatorKey: Uint8Array): Pro
   };
 }
 
-/** Write `text` to `file` so that readers see the old content or the new, never a torn file. */
+/**
+ * Crash-safe write of a broker state file (0600 by default: records, keys). `dir` is the file's
+ * directory, kept in the signature for the callers that already hold it.
+ */
 export async function writeFileAtomic(dir: string, file: string, text: string, mode = 0o600): Promise<void> {
-  const tmp = path.join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(text, 'utf8');
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fsyncDir(dir);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const dh = await open(dir, 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+  await writeFileAtomicShared(path.resolve(dir, file), text, mode);
 }

@@ -3,8 +3,9 @@
  * with a local Ed25519 key, print the output and receipt, and optionally save the receipt
  * bundle for `attex verify`.
  */
-import { createPrivateKey, randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../util/files.ts';
 import path from 'node:path';
 import { request } from 'undici';
 import { AttexError } from '../../errors/index.ts';
@@ -106,11 +107,6 @@ function parseJson(bytes: Buffer): Record<string, unknown> | undefined {
   }
 }
 
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, text, { flag: 'wx' });
-  await rename(tmp, file);
-}
 
 async function run(argv: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS);
@@ -169,7 +165,7 @@ async function run(argv: string[], io: CommandIO): Promise<number> {
       const res = await request(bundleUrl, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
       const bytes = await readBody(res.body);
       if (res.statusCode !== 200 || parseJson(bytes) === undefined) throw new AttexError('dispatch.receipt', `GET ${bundleUrl.pathname} answered ${res.statusCode}`);
-      await writeAtomic(saved, `${bytes.toString('utf8')}\n`);
+      await writeFileAtomic(saved, `${bytes.toString('utf8')}\n`);
     } catch (err) {
       if (err instanceof AttexError) throw err;
       throw new AttexError('dispatch.network', `cannot fetch the receipt bundle: ${(err as Error).message}`);

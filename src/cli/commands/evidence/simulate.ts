@@ -3,9 +3,8 @@
  * package (JSON). The simulated roots live in the state directory; verifiers accept the
  * evidence only with --allow-simulated and the same --sim-state.
  */
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic as writeFileAtomicShared } from '../../../util/files.ts';
 import path from 'node:path';
 import { AttexError } from '../../../errors/index.ts';
 import { encodeEvidencePackage } from '../../../attestation/evidence/package.ts';
@@ -58,25 +57,9 @@ export function parseReportData(hex: string | undefined): Uint8Array {
 
 /** Write a file so that readers see the old content or the complete new one, never a part. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-    const dirHandle = await open(dir, constants.O_RDONLY);
-    try {
-      await dirHandle.sync();
-    } finally {
-      await dirHandle.close();
-    }
+    await writeFileAtomicShared(file, data);
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new AttexError('cli.io', `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
 }
