@@ -1,8 +1,11 @@
 /**
  * Sandbox throughput and latency for the `transform` action against its floor, all in one
  * process on the same component (same memory-capped modules) and the same input:
- *   floor      one thread, fresh instance + call in a loop, no pool around it
- *   floor xN   the same loop in N bare worker threads at once (the floor under the same CPU
+ *   floor      one thread, fresh instance + call in a loop, no pool around it; each instance
+ *              gets a new linear memory, as when V8 allocates it (bare instantiate + call)
+ *   floor, recycled memory   the same loop handing each instance a zeroed memory from the
+ *              previous one, as the pool's workers do (memory-lease.ts)
+ *   floor xN   the recycled loop in N bare worker threads at once (the floor under the same CPU
  *              contention as an N-worker pool: the fair reference on a shared machine)
  *   pool x1    a one-worker pool, 4 requests in flight (per-worker overhead against the floor)
  *   pool low   one request in flight, back to back, and spaced 5 ms apart (time for the
@@ -21,23 +24,32 @@ import vm from 'node:vm';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { buildComponent } from '../src/sandbox/build.ts';
 import { engineStubs } from '../src/sandbox/engine-stubs.ts';
+import { type MemoryLease, MemoryLeases, memoryTypesOf } from '../src/sandbox/memory-lease.ts';
 import { type LoadedComponent, SandboxPool, loadComponent } from '../src/sandbox/index.ts';
 import type { ComponentPayload } from '../src/sandbox/protocol.ts';
 
-type Instantiate = (get: (n: string) => WebAssembly.Module, imports: Record<string, unknown>) => Record<string, { run(i: string): string }>;
+type Instantiate = (
+  get: (n: string) => WebAssembly.Module,
+  imports: Record<string, unknown>,
+  instantiateCore: (m: WebAssembly.Module, i: WebAssembly.Imports) => WebAssembly.Instance,
+) => Record<string, { run(i: string): string }>;
 
-/** Fresh instance + call of `payload` until `until` (performance.now() of this thread); returns latencies. */
-function floorLoop(payload: ComponentPayload, input: string, untilMs: number): number[] {
+/** Fresh instance + call of `payload` for `ms` milliseconds; returns latencies. */
+function floorLoop(payload: ComponentPayload, input: string, ms: number, recycleMemory: boolean): number[] {
   const factory = new vm.Script(payload.factorySource).runInThisContext() as () => Instantiate;
   const stubs = engineStubs(() => undefined);
   const imports: Record<string, unknown> = {};
   for (const name of payload.imports) imports[name] = imports[name.split('@')[0]!] = stubs[name.split('@')[0]!] ?? {};
+  const memory = new MemoryLeases(memoryTypesOf(payload.modules, payload.memoryImports), recycleMemory);
+  const leases: MemoryLease[] = [];
+  const instantiateCore = (m: WebAssembly.Module, i: WebAssembly.Imports) => new WebAssembly.Instance(m, memory.importsFor(m, i, leases));
   const lat: number[] = [];
-  const end = performance.now() + untilMs;
+  const end = performance.now() + ms;
   while (performance.now() < end) {
     const t = performance.now();
-    const out = factory()((n) => payload.modules[n]!, imports)['attex:action/action@0.1.0']!.run(input);
+    const out = factory()((n) => payload.modules[n]!, imports, instantiateCore)['attex:action/action@0.1.0']!.run(input);
     if (typeof out !== 'string') throw new Error('floor run failed');
+    memory.release(leases);
     lat.push(performance.now() - t);
   }
   return lat;
@@ -59,7 +71,7 @@ const fmt = (n: number) => n.toFixed(2);
 
 async function parallelFloor(component: LoadedComponent, input: string, threads: number, ms: number): Promise<number[][]> {
   return Promise.all(Array.from({ length: threads }, () => new Promise<number[]>((resolve, reject) => {
-    const w = new Worker(new URL(import.meta.url), { workerData: { payload: component.payload, input, ms } });
+    const w = new Worker(new URL(import.meta.url), { workerData: { payload: component.payload, input, ms, recycleMemory: true } });
     w.once('message', (lat: number[]) => { resolve(lat); void w.terminate(); });
     w.once('error', reject);
   })));
@@ -105,6 +117,7 @@ async function benchBackend(root: string, backend: string, opts: { ms: number; r
   const { component, bytes, buildMs } = await componentFor(root, backend);
   const { ms, rounds, workers } = opts;
   const floor = phase();
+  const floorRecycled = phase();
   const floorN = phase();
   const single = phase();
   const low = phase();
@@ -113,11 +126,13 @@ async function benchBackend(root: string, backend: string, opts: { ms: number; r
   const pool = await SandboxPool.create({ size: workers, components: [component] });
   const pool1 = await SandboxPool.create({ size: 1, components: [component] });
   try {
-    floorLoop(component.payload, input, 300); // warm-up of this thread
+    floorLoop(component.payload, input, 300, false); // warm-up of this thread
+    floorLoop(component.payload, input, 300, true);
     await poolPhase(pool, input, workers * 4, 300); // warm-up of the workers
     await poolPhase(pool1, input, 4, 300);
     for (let r = 0; r < rounds; r++) {
-      add(floor, floorLoop(component.payload, input, ms), ms / 1000);
+      add(floor, floorLoop(component.payload, input, ms, false), ms / 1000);
+      add(floorRecycled, floorLoop(component.payload, input, ms, true), ms / 1000);
       const perThread = await parallelFloor(component, input, workers, ms);
       add(floorN, perThread.flat(), ms / 1000);
       add(single, await poolPhase(pool1, input, 4, ms), ms / 1000);
@@ -131,14 +146,17 @@ async function benchBackend(root: string, backend: string, opts: { ms: number; r
   }
   console.log(`\n[${backend}] component transform ${component.digest.slice(0, 19)}… ${(bytes / 1048576).toFixed(1)} MiB (build ${buildMs} ms${buildMs < 1000 ? ', cached' : ''})`);
   console.log(`floor (1 thread, fresh instance + call):      ${fmt(rate(floor)).padStart(8)} /s   p50 ${fmt(pct(floor, 50))} ms  p99 ${fmt(pct(floor, 99))} ms`);
-  console.log(`floor x${workers} (bare threads, same contention):  ${fmt(rate(floorN)).padStart(8)} /s   p50 ${fmt(pct(floorN, 50))} ms  p99 ${fmt(pct(floorN, 99))} ms`);
+  console.log(`floor, recycled memory (1 thread):            ${fmt(rate(floorRecycled)).padStart(8)} /s   p50 ${fmt(pct(floorRecycled, 50))} ms  p99 ${fmt(pct(floorRecycled, 99))} ms`);
+  console.log(`floor x${workers} recycled (bare threads, same load):  ${fmt(rate(floorN)).padStart(8)} /s   p50 ${fmt(pct(floorN, 50))} ms  p99 ${fmt(pct(floorN, 99))} ms`);
   console.log(`pool x1 saturated (1 worker, 4 in flight):    ${fmt(rate(single)).padStart(8)} /s   p50 ${fmt(pct(single, 50))} ms  p99 ${fmt(pct(single, 99))} ms`);
   console.log(`pool low load (1 in flight, back to back):    ${fmt(rate(low)).padStart(8)} /s   p50 ${fmt(pct(low, 50))} ms  p99 ${fmt(pct(low, 99))} ms`);
   console.log(`pool low load (1 in flight, 5 ms apart):      ${fmt(rate(spaced)).padStart(8)} /s   p50 ${fmt(pct(spaced, 50))} ms  p99 ${fmt(pct(spaced, 99))} ms`);
   console.log(`pool saturated (${workers} workers, ${workers * 4} in flight):      ${fmt(rate(sat)).padStart(8)} /s   p50 ${fmt(pct(sat, 50))} ms  p99 ${fmt(pct(sat, 99))} ms`);
-  console.log(`ratio pool x1 / floor (per-worker overhead):  ${fmt(rate(single) / rate(floor))}`);
+  console.log(`ratio pool x1 / floor recycled (overhead):    ${fmt(rate(single) / rate(floorRecycled))}`);
   console.log(`ratio pool per worker / floor:                ${fmt(rate(sat) / workers / rate(floor))} (target >= 0.8)`);
-  console.log(`ratio pool / floor x${workers} (same contention):     ${fmt(rate(sat) / rate(floorN))}`);
+  console.log(`ratio pool per worker / floor recycled:       ${fmt(rate(sat) / workers / rate(floorRecycled))}`);
+  console.log(`ratio pool / floor x${workers} recycled (same load):  ${fmt(rate(sat) / rate(floorN))}`);
+  console.log(`ratio floor x${workers} / floor recycled (scaling):    ${fmt(rate(floorN) / rate(floorRecycled))} of ${workers} cores`);
   console.log(`pool low-load p50 - floor p50:                ${fmt(pct(low, 50) - pct(floor, 50))} ms back to back, ${fmt(pct(spaced, 50) - pct(floor, 50))} ms spaced`);
 }
 
@@ -161,9 +179,9 @@ async function main(): Promise<void> {
 }
 
 if (!isMainThread) {
-  const { payload, input, ms } = workerData as { payload: ComponentPayload; input: string; ms: number };
-  floorLoop(payload, input, 200); // warm-up
-  parentPort!.postMessage(floorLoop(payload, input, ms));
+  const { payload, input, ms, recycleMemory } = workerData as { payload: ComponentPayload; input: string; ms: number; recycleMemory: boolean };
+  floorLoop(payload, input, 200, recycleMemory); // warm-up
+  parentPort!.postMessage(floorLoop(payload, input, ms, recycleMemory));
 } else {
   await main();
 }

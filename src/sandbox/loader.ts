@@ -1,7 +1,8 @@
 /**
  * Loading a component: validate the binary, read its real imports, refuse any import the
  * manifest does not grant, transpile with jco (instantiation mode: the host supplies every
- * import, no WASI shim), cap each core module's memory and compile it once per digest. The
+ * import, no WASI shim), cap each core module's memory, turn it into an import the worker fills
+ * from its pool of zeroed memories (memory-lease.ts), and compile it once per digest. The
  * decoding and transpiling (~0.6 s for a QuickJS component) are cached on disk by digest and
  * jco version (transpile-cache.ts); the grant check and memory cap run on every load.
  */
@@ -13,7 +14,7 @@ import { ACTION_EXPORT, excessImports, parseWorldItems } from './imports-policy.
 import type { Manifest } from './manifest.ts';
 import type { ComponentPayload } from './protocol.ts';
 import { type TranspiledComponent, defaultTranspileCacheDir, readTranspiled, transpileCacheKey, writeTranspiled } from './transpile-cache.ts';
-import { WASM_PAGE, capModuleMemory } from './wasm-memory.ts';
+import { type MemoryType, WASM_PAGE, capModuleMemory, importDefinedMemory } from './wasm-memory.ts';
 
 export interface LoadedComponent {
   readonly name: string;
@@ -115,10 +116,13 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
   }
   const maxPages = Math.floor((manifest.limits.memory_mb * 1048576) / WASM_PAGE);
   const modules: Record<string, WebAssembly.Module> = {};
+  const memoryImports: Record<string, MemoryType> = {};
   for (const [name, data] of Object.entries(transpiled.modules)) {
     const capped = capModuleMemory(data, maxPages);
+    const hoisted = importDefinedMemory(capped.bytes);
+    if (hoisted) memoryImports[name] = hoisted.memory;
     try {
-      modules[name] = await WebAssembly.compile(capped.bytes);
+      modules[name] = await WebAssembly.compile(hoisted?.bytes ?? capped.bytes);
     } catch (err) {
       throw new AttexError(SandboxCodes.invalidComponent, `core module ${name} does not compile: ${firstLine(err)}`);
     }
@@ -130,6 +134,7 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
     name: manifest.name,
     factorySource: toFactorySource(transpiled.js),
     modules,
+    memoryImports,
     imports: transpiled.imports,
     memoryCapBytes: maxPages * WASM_PAGE,
     limits: manifest.limits,

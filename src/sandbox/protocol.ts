@@ -1,5 +1,6 @@
 /** Messages between the pool (main thread) and its workers. Structured-clone friendly only. */
 import type { Grants, Limits } from './manifest.ts';
+import type { MemoryType } from './wasm-memory.ts';
 
 export interface ComponentPayload {
   /** Registry key: `<name>@<digest>` (the same binary may load under two manifests). */
@@ -9,6 +10,8 @@ export interface ComponentPayload {
   /** Transpiled instantiation code wrapped as a factory expression (see loader.ts). */
   readonly factorySource: string;
   readonly modules: Record<string, WebAssembly.Module>;
+  /** Modules whose own memory was turned into an import, with its type (memory-lease.ts). */
+  readonly memoryImports: Record<string, MemoryType>;
   readonly imports: readonly string[];
   readonly memoryCapBytes: number;
   readonly limits: Limits;

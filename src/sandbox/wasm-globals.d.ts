@@ -6,8 +6,14 @@ declare global {
   namespace WebAssembly {
     type ImportValue = unknown;
     type Imports = Record<string, Record<string, ImportValue>>;
+    interface ModuleImportDescriptor {
+      module: string;
+      name: string;
+      kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+    }
     class Module {
       constructor(bytes: Uint8Array);
+      static imports(module: Module): ModuleImportDescriptor[];
     }
     class Instance {
       constructor(module: Module, imports?: Imports);

@@ -1,7 +1,15 @@
 /**
- * Caps the linear memory of a core WebAssembly module by rewriting the maximum in its memory
- * section before compiling. Worker resourceLimits do not bound wasm memory; a declared maximum
- * does, and memory.grow past it fails inside the guest instead of exhausting the host.
+ * Rewrites of a core WebAssembly module's memory before compiling.
+ *
+ * capModuleMemory caps linear memory by rewriting the maximum in the memory section. Worker
+ * resourceLimits do not bound wasm memory; a declared maximum does, and memory.grow past it
+ * fails inside the guest instead of exhausting the host.
+ *
+ * importDefinedMemory turns a module's single defined memory into an import of the same type, so
+ * the host can hand each fresh instance a zeroed memory it already owns (memory-lease.ts) instead
+ * of V8 reserving, faulting in and unmapping a new one per instance. Hand-written: no maintained
+ * JS library edits wasm sections without pulling in a whole toolchain, and both rewrites only
+ * touch the import and memory sections.
  */
 import { AttexError } from '../errors/index.ts';
 import { SandboxCodes } from './errors.ts';
@@ -49,18 +57,11 @@ export function capModuleMemory(module: Uint8Array, maxPages: number): { bytes: 
     throw invalid('bad magic');
   }
   if (module[4] !== 1 || module[5] !== 0 || module[6] !== 0 || module[7] !== 0) throw invalid('not a core module (version 1)');
-  const out: number[] = Array.from(module.subarray(0, 8));
-  let pos = 8;
+  const out: Uint8Array[] = [module.subarray(0, 8)];
   let memories = 0;
-  while (pos < module.length) {
-    const id = module[pos]!;
-    const size = readU32(module, pos + 1);
-    const start = size.next;
-    const end = start + size.value;
-    if (end > module.length) throw invalid('section runs past the end');
+  for (const { id, start, end, at } of splitSections(module)) {
     if (id !== 5) {
-      for (let i = pos; i < end; i++) out.push(module[i]!);
-      pos = end;
+      out.push(module.subarray(at, end));
       continue;
     }
     const count = readU32(module, start);
@@ -85,8 +86,96 @@ export function capModuleMemory(module: Uint8Array, maxPages: number): { bytes: 
       memories++;
     }
     if (p !== end) throw invalid('memory section size mismatch');
-    out.push(5, ...writeU32(body.length), ...body);
+    out.push(Uint8Array.from([5, ...writeU32(body.length), ...body]));
+  }
+  return { bytes: concat(out), memories };
+}
+
+/** Module and field name of the import that replaces a module's own memory. */
+export const MEMORY_IMPORT = { module: 'attex:memory', name: 'memory' } as const;
+
+export interface MemoryType {
+  readonly initial: number;
+  readonly maximum: number;
+}
+
+interface Section {
+  readonly id: number;
+  readonly start: number;
+  readonly end: number;
+  /** Offset of the section id byte. */
+  readonly at: number;
+}
+
+function splitSections(module: Uint8Array): Section[] {
+  const out: Section[] = [];
+  let pos = 8;
+  while (pos < module.length) {
+    const size = readU32(module, pos + 1);
+    const end = size.next + size.value;
+    if (end > module.length) throw invalid('section runs past the end');
+    out.push({ id: module[pos]!, start: size.next, end, at: pos });
     pos = end;
   }
-  return { bytes: Uint8Array.from(out), memories };
+  return out;
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function nameBytes(name: string): number[] {
+  const bytes = new TextEncoder().encode(name);
+  return [...writeU32(bytes.length), ...bytes];
+}
+
+/**
+ * Returns a copy of `module` (already capped: its memories have a maximum) whose one defined,
+ * unshared 32-bit memory is imported as MEMORY_IMPORT instead, with the same limits, and that
+ * memory's type; or `undefined` when the module defines no memory or more than one (left as is).
+ * The import is appended last among the imports, so it takes the defined memory's index.
+ */
+export function importDefinedMemory(module: Uint8Array): { bytes: Uint8Array; memory: MemoryType } | undefined {
+  const sections = splitSections(module);
+  // Refuse what the rewrite could otherwise silently repair: repeated or misplaced sections.
+  if (sections.filter((s) => s.id === 2).length > 1 || sections.filter((s) => s.id === 5).length > 1) throw invalid('repeated section');
+  const firstOther = sections.findIndex((s) => s.id !== 0 && s.id !== 1 && s.id !== 2);
+  if (firstOther >= 0 && sections.slice(firstOther).some((s) => s.id === 1 || s.id === 2)) throw invalid('sections out of order');
+  const memorySection = sections.find((s) => s.id === 5);
+  if (!memorySection) return undefined;
+  const count = readU32(module, memorySection.start);
+  if (count.value !== 1) return undefined;
+  const flags = module[count.next];
+  if (flags !== 1) return undefined; // no maximum (not capped) or shared: keep V8's own memory
+  const min = readU32(module, count.next + 1);
+  const max = readU32(module, min.next);
+  if (max.next !== memorySection.end) throw invalid('memory section size mismatch');
+  const entry = [...nameBytes(MEMORY_IMPORT.module), ...nameBytes(MEMORY_IMPORT.name), 0x02, flags, ...writeU32(min.value), ...writeU32(max.value)];
+  const importSection = sections.find((s) => s.id === 2);
+  const n = importSection ? readU32(module, importSection.start) : undefined;
+  const importBody = concat([
+    Uint8Array.from(writeU32((n?.value ?? 0) + 1)),
+    importSection && n ? module.subarray(n.next, importSection.end) : new Uint8Array(0),
+    Uint8Array.from(entry),
+  ]);
+  const chunks: Uint8Array[] = [module.subarray(0, 8)];
+  const importBytes = concat([Uint8Array.from([2, ...writeU32(importBody.length)]), importBody]);
+  let placed = false;
+  for (const s of sections) {
+    if (s.id === 5) continue;
+    if (s.id === 2 || (!placed && s.id !== 0 && s.id !== 1)) {
+      if (!placed) chunks.push(importBytes);
+      placed = true;
+      if (s.id === 2) continue;
+    }
+    chunks.push(module.subarray(s.at, s.end));
+  }
+  if (!placed) chunks.push(importBytes);
+  return { bytes: concat(chunks), memory: { initial: min.value, maximum: max.value } };
 }

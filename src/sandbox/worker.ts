@@ -15,18 +15,22 @@ import { GuestExit, engineStubs, type StdioSink } from './engine-stubs.ts';
 import { type ActiveRun, SandboxAbort, capabilityImports } from './guest-imports.ts';
 import { ACTION_EXPORT } from './imports-policy.ts';
 import { SandboxCodes } from './errors.ts';
+import { type MemoryLease, MemoryLeases, memoryTypesOf } from './memory-lease.ts';
 import { SIGNAL, signalViews } from './signal.ts';
 import type { ComponentPayload, HostOp, HostReply, MainToWorker, RunError, RunReply, RunRequest, WorkerUsage } from './protocol.ts';
 
 interface WarmInstance {
   readonly run: (input: string) => unknown;
   readonly memories: WebAssembly.Memory[];
+  /** Memories lent by the entry's MemoryLeases; given back once the instance is done. */
+  readonly leases: MemoryLease[];
   readonly slot: { active: ActiveRun | undefined };
 }
 
 interface Entry {
   readonly payload: ComponentPayload;
   readonly factory: () => InstantiateFn;
+  readonly memory: MemoryLeases;
   warm: WarmInstance | undefined;
 }
 
@@ -82,20 +86,26 @@ function instantiate(entry: Entry): WarmInstance {
     imports[unversioned(name)] = impl;
   }
   const memories: WebAssembly.Memory[] = [];
+  const leases: MemoryLease[] = [];
   const instantiateCore = (m: WebAssembly.Module, i: WebAssembly.Imports) => {
-    const inst = new WebAssembly.Instance(m, i);
+    const inst = new WebAssembly.Instance(m, entry.memory.importsFor(m, i, leases));
     for (const v of Object.values(inst.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);
     return inst;
   };
   const modules = entry.payload.modules;
-  const exports = entry.factory()((name) => {
-    const mod = modules[name];
-    if (!mod) throw new Error(`missing core module ${name}`);
-    return mod;
-  }, imports, instantiateCore);
-  const iface = (exports[ACTION_EXPORT] ?? exports.action) as { run?: (input: string) => unknown } | undefined;
-  if (!iface || typeof iface.run !== 'function') throw new Error(`component does not export ${ACTION_EXPORT}`);
-  return { run: iface.run.bind(iface), memories, slot };
+  try {
+    const exports = entry.factory()((name) => {
+      const mod = modules[name];
+      if (!mod) throw new Error(`missing core module ${name}`);
+      return mod;
+    }, imports, instantiateCore);
+    const iface = (exports[ACTION_EXPORT] ?? exports.action) as { run?: (input: string) => unknown } | undefined;
+    if (!iface || typeof iface.run !== 'function') throw new Error(`component does not export ${ACTION_EXPORT}`);
+    return { run: iface.run.bind(iface), memories, leases, slot };
+  } catch (err) {
+    entry.memory.release(leases);
+    throw err;
+  }
 }
 
 function memoryBytes(memories: WebAssembly.Memory[]): number {
@@ -138,10 +148,10 @@ function threadCpuMicros(): number {
   return u.user + u.system;
 }
 
-function run(req: RunRequest): RunReply {
+function run(req: RunRequest): { reply: RunReply; used?: WarmInstance } {
   const entry = entries.get(req.key);
   const usage = emptyUsage();
-  if (!entry) return { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.unknownAction, message: 'component not registered in worker' }, usage };
+  if (!entry) return { reply: { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.unknownAction, message: 'component not registered in worker' }, usage } };
   const start = performance.now();
   const cpu0 = threadCpuMicros();
   // Published for the pool's CPU sampler: the run id and this thread's CPU time at its start.
@@ -169,7 +179,7 @@ function run(req: RunRequest): RunReply {
   if (reply.ok && usage.cpuMs > req.limits.cpu_ms) {
     reply = { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.cpu, message: `used ${usage.cpuMs} ms of CPU, limit ${req.limits.cpu_ms} ms` }, usage };
   }
-  return reply;
+  return inst ? { reply, used: inst } : { reply };
 }
 
 function checkOutput(req: RunRequest, out: unknown, usage: WorkerUsage): RunReply {
@@ -200,7 +210,7 @@ function prewarm(entry: Entry): void {
 function register(payload: ComponentPayload): void {
   const script = new vm.Script(payload.factorySource, { filename: `component-${payload.name}.js` });
   const factory = script.runInThisContext() as () => InstantiateFn;
-  const entry: Entry = { payload, factory, warm: undefined };
+  const entry: Entry = { payload, factory, memory: new MemoryLeases(memoryTypesOf(payload.modules, payload.memoryImports)), warm: undefined };
   entries.set(payload.key, entry);
   prewarm(entry);
 }
@@ -213,10 +223,13 @@ parentPort!.on('message', (msg: MainToWorker) => {
   } else if (msg.type === 'unregister') {
     entries.delete(msg.key);
   } else if (msg.type === 'run') {
-    parentPort!.postMessage(run(msg));
-    // Re-warm right away, before the next message is read: the pool routes new work to workers
-    // whose ready flag is set, so this instantiation stays off the request path when one is idle.
+    const { reply, used } = run(msg);
+    parentPort!.postMessage(reply);
+    // Zero the spent instance's memory and re-warm right away, before the next message is read:
+    // the pool routes new work to workers whose ready flag is set, so both stay off the request
+    // path when one is idle.
     const entry = entries.get(msg.key);
+    if (used && entry) entry.memory.release(used.leases);
     if (entry) prewarm(entry);
     Atomics.store(ints, SIGNAL.ready, 1);
   }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco';
 import { checkAddress, checkOrigin, excessImports, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
-import { capModuleMemory } from '../../src/sandbox/wasm-memory.ts';
+import { MemoryLeases } from '../../src/sandbox/memory-lease.ts';
+import { MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
 
 describe('manifest', () => {
   it('fills defaults and grants nothing by default', () => {
@@ -67,3 +68,64 @@ describe('memory cap rewrite', () => {
     expect(() => capModuleMemory(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 200]), 4)).toThrow(expect.objectContaining({ code: 'sandbox.invalid-component' }));
   });
 });
+
+describe('memory import rewrite and leases', () => {
+  const source = `(module
+    (type (func (result i32)))
+    (import "env" "f" (func (type 0)))
+    (memory (export "m") 2 5)
+    (data (i32.const 8) "hi")
+    (func (export "peek") (result i32) (i32.load8_u (i32.const 100)))
+    (func (export "poke") (i32.store8 (i32.const 100) (i32.const 7))))`;
+
+  it('imports the defined memory with the same limits, keeping its index and data segments', async () => {
+    const hoisted = importDefinedMemory(capModuleMemory(await parse(source), 8).bytes)!;
+    expect(hoisted.memory).toEqual({ initial: 2, maximum: 5 });
+    const module = new WebAssembly.Module(hoisted.bytes);
+    expect(WebAssembly.Module.imports(module)).toEqual([
+      { module: 'env', name: 'f', kind: 'function' },
+      { module: MEMORY_IMPORT.module, name: MEMORY_IMPORT.name, kind: 'memory' },
+    ]);
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 5 });
+    const inst = new WebAssembly.Instance(module, { env: { f: () => 0 }, [MEMORY_IMPORT.module]: { [MEMORY_IMPORT.name]: memory } });
+    expect(inst.exports.m).toBe(memory);
+    expect(new TextDecoder().decode(new Uint8Array(memory.buffer, 8, 2))).toBe('hi');
+    // The cap holds for the imported memory too.
+    expect(() => memory.grow(4)).toThrow();
+    // A module without imports gets a new import section in the right place.
+    const bare = importDefinedMemory(await parse('(module (memory 1 1) (func (export "f")))'))!;
+    expect(WebAssembly.Module.imports(new WebAssembly.Module(bare.bytes))).toHaveLength(1);
+  });
+
+  it('leaves modules without exactly one capped memory alone and refuses repaired layouts', async () => {
+    expect(importDefinedMemory(await parse('(module (func))'))).toBeUndefined();
+    expect(importDefinedMemory(await parse('(module (memory 1))'))).toBeUndefined(); // no maximum: not capped
+    // type, import, memory, import again: a second import section is invalid, not merged.
+    const twice = Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 2, 1, 0, 5, 4, 1, 1, 1, 1, 2, 1, 0]);
+    expect(() => importDefinedMemory(twice)).toThrow(expect.objectContaining({ code: 'sandbox.invalid-component' }));
+    const late = Uint8Array.from([0, 97, 115, 109, 1, 0, 0, 0, 5, 4, 1, 1, 1, 1, 2, 1, 0]);
+    expect(() => importDefinedMemory(late)).toThrow(expect.objectContaining({ code: 'sandbox.invalid-component' }));
+  });
+
+  it('hands a released memory back only zeroed and only if it never grew', async () => {
+    const hoisted = importDefinedMemory(capModuleMemory(await parse(source), 8).bytes)!;
+    const module = new WebAssembly.Module(hoisted.bytes);
+    const leases = new MemoryLeases(new Map([[module, hoisted.memory]]));
+    const held: Parameters<MemoryLeases['release']>[0] = [];
+    const instance = () => new WebAssembly.Instance(module, leases.importsFor(module, { env: { f: () => 0 } }, held)).exports as Record<string, () => number> & { m: WebAssembly.Memory };
+    const first = instance();
+    first.poke!();
+    expect(first.peek!()).toBe(7);
+    const firstMemory = first.m;
+    leases.release(held);
+    const second = instance();
+    expect(second.m).toBe(firstMemory); // reused ...
+    expect(second.peek!()).toBe(0); // ... and zeroed
+    second.m.grow(1);
+    leases.release(held);
+    const third = instance();
+    expect(third.m).not.toBe(firstMemory); // grown: never handed out again
+    expect(third.m.buffer.byteLength).toBe(2 * 65536);
+  });
+});
+

@@ -8,7 +8,7 @@ import { FileKvStore, MemoryKvStore, SandboxPool, type SecretSource } from '../.
 import { build, buildAndLoad, examplesDir, fixturesDir, load } from './helpers.ts';
 
 const EXAMPLES = ['transform', 'fetch-quote', 'sign-payload', 'kv-counter', 'wat-echo'];
-const FIXTURES = ['hostile-loop', 'hostile-memory', 'hostile-output', 'hostile-fetch', 'hostile-secrets', 'hostile-chatty', 'hostile-trap', 'stateful'];
+const FIXTURES = ['hostile-loop', 'hostile-memory', 'hostile-output', 'hostile-fetch', 'hostile-secrets', 'hostile-chatty', 'hostile-trap', 'stateful', 'memory-residue'];
 
 let pool: SandboxPool;
 let server: Server;
@@ -187,6 +187,14 @@ describe('limits', () => {
     for (let i = 0; i < 3; i++) {
       const r = await pool.run('stateful', JSON.stringify({ i }));
       expect(JSON.parse(r.output!)).toEqual({ calls: 1, seen: 1 });
+    }
+  });
+
+  it('linear memory starts zeroed at its initial size in every instance, though workers reuse it', async () => {
+    // 'memory-residue' counts a byte no data segment covers and grows memory on long input.
+    for (const input of ['{}', '{}', '{"grow":"................"}', '{}', '{}', '{}']) {
+      const r = await pool.run('memory-residue', input);
+      expect(JSON.parse(r.output!)).toEqual({ seen: 0, pages: 1 });
     }
   });
 
