@@ -3,13 +3,16 @@
  * (RFC 9421, signed per request with a fresh nonce) → authentication → sandbox → receipt
  * (DSSE, Ed25519) → durable log append (fsync, group commit, checkpoint signed in the same
  * commit) → tlog-proof in the response. The client runs in a child process (its own event loop;
- * it still shares the machine's cores; requests are signed before each phase, see Connection),
- * in two phases:
+ * it still shares the machine's cores; requests are signed before each phase, see Connection):
  *   1. fixed offered load (open loop, default 300/s): achieved rate, latency from each request's
  *      scheduled send time (so a stall is not hidden by the client slowing down);
- *   2. maximum throughput (closed loop, `--concurrency` requests in flight).
- * Then the same action through the sandbox pool in-process (no HTTP, signatures, receipts or
- * log) and the ratio of the maximum e2e throughput to it.
+ *   2. maximum throughput (closed loop, `--concurrency` requests in flight), in 2-second slices
+ *      that alternate with slices of the same action through the same sandbox pool in-process
+ *      (no HTTP, signatures, receipts or log), so that the ratio of the two is not skewed by the
+ *      machine's speed changing during the run.
+ * For each phase it prints the executor's CPU per action, split into the main thread, the
+ * sandbox workers and the rest (V8's GC and compiler threads, libuv's file-system threads), and
+ * the process's context switches per action. bench:e2e-layers breaks the cost down further.
  *
  *   npm run bench:e2e [-- --seconds 8 --rate 300 --concurrency 16 --pool 2]
  *
@@ -24,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signRequest } from '../src/httpsig/index.ts';
+import type { SandboxPool } from '../src/sandbox/index.ts';
 import { parseExecutorConfig, runExecutor } from '../src/server/index.ts';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
@@ -161,6 +165,7 @@ async function runClient(url: string, keyPem: string): Promise<void> {
   let fixedErrors = 0;
   const total = Math.round(rate * seconds);
   const fixedRequests = await presign(total);
+  process.send!({ phase: 'fixed' });
   const t0 = performance.now() + 10;
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -170,40 +175,124 @@ async function runClient(url: string, keyPem: string): Promise<void> {
     inflight.push(one(fixedRequests[i]!).then((ok) => (ok ? void fixed.push(performance.now() - due) : void fixedErrors++), () => void fixedErrors++));
   }
   await Promise.all(inflight);
+  process.send!({ phase: 'fixed', end: true });
   const fixedResult = summarize(fixed, fixedErrors, (performance.now() - t0) / 1000);
 
-  // 2. Closed loop: maximum throughput with `concurrency` requests in flight (and connections).
+  // 2. Closed loop: maximum throughput with `concurrency` requests in flight (and connections),
+  //    in slices the server asks for (it runs the in-process baseline between them).
   const closedRequests = await presign(Math.ceil(seconds * MAX_EXPECTED_RATE));
   while (idle.length > concurrency) idle.pop()!.close();
-  process.send!({ phase: 'max' });
-  const cpuStart = process.cpuUsage();
-  const closed: number[] = [];
-  let closedErrors = 0;
   let next = 0;
-  const end = performance.now() + seconds * 1000;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const request = closedRequests[next++];
-        if (!request) throw new Error(`more than ${MAX_EXPECTED_RATE} actions/s: raise MAX_EXPECTED_RATE`);
-        const t = performance.now();
-        if (await one(request).catch(() => false)) closed.push(performance.now() - t);
-        else closedErrors++;
-      }
-    }),
-  );
-  const maxResult = summarize(closed, closedErrors, (performance.now() - start) / 1000);
-  const cpu = process.cpuUsage(cpuStart);
-  process.send!({ phase: 'done' });
-  for (const c of all) c.close();
-  process.send!({ fixed: fixedResult, max: maxResult, clientCpuMs: (cpu.user + cpu.system) / 1000 }, () => process.exit(0));
+  const closedSlice = async (ms: number): Promise<SliceResult> => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const cpuStart = process.cpuUsage();
+    const start = performance.now();
+    const end = start + ms;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < end) {
+          const request = closedRequests[next++];
+          if (!request) throw new Error(`more than ${MAX_EXPECTED_RATE} actions/s: raise MAX_EXPECTED_RATE`);
+          const t = performance.now();
+          if (await one(request).catch(() => false)) latencies.push(performance.now() - t);
+          else errors++;
+        }
+      }),
+    );
+    const cpu = process.cpuUsage(cpuStart);
+    return { latencies, errors, elapsed: (performance.now() - start) / 1000, cpuMs: (cpu.user + cpu.system) / 1000 };
+  };
+  process.send!({ fixed: fixedResult });
+  process.on('message', (m: { slice?: number; done?: boolean }) => {
+    if (m.done) {
+      for (const c of all) c.close();
+      process.exit(0);
+    }
+    void closedSlice(m.slice!).then((r) => process.send!({ slice: r }));
+  });
+}
+
+interface SliceResult {
+  readonly latencies: number[];
+  readonly errors: number;
+  readonly elapsed: number;
+  readonly cpuMs: number;
 }
 
 /** Requests signed ahead for the closed loop, per second of it. */
 const MAX_EXPECTED_RATE = 2000;
 
 // ---- server process ----
+
+/** CPU time (µs) of the executor process over a phase, and its context switches. */
+interface CpuSpent {
+  readonly total: number;
+  /** The main thread: HTTP, signatures, receipts, the log. */
+  readonly main: number;
+  /** The sandbox worker threads. */
+  readonly workers: number;
+  readonly system: number;
+  readonly switches: number;
+}
+
+/** Context switches of every thread of this process so far (each is a sleep or a preemption). */
+function contextSwitches(): number {
+  const r = process.resourceUsage();
+  return r.voluntaryContextSwitches + r.involuntaryContextSwitches;
+}
+
+/** Snapshots of the executor process's CPU use; the rest of `total` is V8's GC and compiler threads and libuv's. */
+class CpuMeter {
+  readonly #pool: SandboxPool;
+  readonly #starts = new Map<string, Promise<CpuSpent>>();
+
+  constructor(pool: SandboxPool) {
+    this.#pool = pool;
+  }
+
+  async #now(): Promise<CpuSpent> {
+    const proc = process.cpuUsage();
+    const main = process.threadCpuUsage();
+    const switches = contextSwitches();
+    const workers = await this.#pool.workerCpuMicros();
+    return { total: proc.user + proc.system, main: main.user + main.system, workers, system: proc.system, switches };
+  }
+
+  start(phase: string): void {
+    this.#starts.set(phase, this.#now());
+  }
+
+  async stop(phase: string): Promise<CpuSpent> {
+    const end = await this.#now();
+    const s = await this.#starts.get(phase)!;
+    return { total: end.total - s.total, main: end.main - s.main, workers: end.workers - s.workers, system: end.system - s.system, switches: end.switches - s.switches };
+  }
+}
+
+function describeCpu(c: CpuSpent, actions: number): string {
+  const ms = (us: number) => (us / 1000 / Math.max(1, actions)).toFixed(2);
+  return `executor process ${ms(c.total)} ms = main thread ${ms(c.main)} + sandbox workers ${ms(c.workers)} + other threads ${ms(c.total - c.main - c.workers)} (system ${ms(c.system)}); ${(c.switches / Math.max(1, actions)).toFixed(1)} context switches`;
+}
+
+/** CPU spent over several slices of one phase. */
+class CpuTotal {
+  #sum: CpuSpent = { total: 0, main: 0, workers: 0, system: 0, switches: 0 };
+  #actions = 0;
+
+  add(c: CpuSpent, actions: number): void {
+    const s = this.#sum;
+    this.#sum = { total: s.total + c.total, main: s.main + c.main, workers: s.workers + c.workers, system: s.system + c.system, switches: s.switches + c.switches };
+    this.#actions += actions;
+  }
+
+  describe(): string {
+    return describeCpu(this.#sum, this.#actions);
+  }
+}
+
+/** Length of one slice of the interleaved maximum-throughput comparison. */
+const SLICE_SECONDS = 2;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'attex-bench-e2e-'));
@@ -227,59 +316,87 @@ async function main(): Promise<void> {
   console.log(`starting executor (pool ${poolSize}, simulated TEE, ${availableParallelism()} cores)…`);
   const running = await runExecutor({ config });
   try {
-    const sizeBefore = running.executor.ledgerSize();
-    const commitsBefore = running.executor.ledger.commitStats;
     const child = fork(fileURLToPath(import.meta.url), ['--client', running.url, '--seconds', String(seconds), '--rate', String(rate), '--concurrency', String(concurrency)], {
       env: { ...process.env, ATTEX_BENCH_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    let serverCpu: NodeJS.CpuUsage | undefined;
-    let serverCpuStart: NodeJS.CpuUsage | undefined;
-    const result = await new Promise<{ fixed: PhaseResult; max: PhaseResult; clientCpuMs: number }>((resolve, reject) => {
-      child.on('message', (m: { phase?: string }) => {
-        if (m.phase === 'max') serverCpuStart = process.cpuUsage();
-        else if (m.phase === 'done') serverCpu = process.cpuUsage(serverCpuStart);
-        else resolve(m as { fixed: PhaseResult; max: PhaseResult; clientCpuMs: number });
-      });
-      child.once('exit', (code) => reject(new Error(`client exited (${code}) without a result`)));
-    });
-    const commits = running.executor.ledger.commitStats;
-    const f = result.fixed;
-    const m = result.max;
+    const pool = running.executor.pool;
+    const meter = new CpuMeter(pool);
+    let onMessage: (m: { phase?: string; end?: boolean; fixed?: PhaseResult; slice?: SliceResult }) => void = () => undefined;
+    child.on('message', (m) => onMessage(m as Parameters<typeof onMessage>[0]));
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`client exited (${code}) before the end`))));
+    let fixedCpu: Promise<CpuSpent> | undefined;
+    const f = await Promise.race([
+      exited,
+      new Promise<PhaseResult>((resolve) => {
+        onMessage = (m) => {
+          if (m.fixed) resolve(m.fixed);
+          else if (m.phase === 'fixed' && m.end) fixedCpu = meter.stop('fixed');
+          else if (m.phase === 'fixed') meter.start('fixed');
+        };
+      }),
+    ]);
     console.log('e2e (signed HTTP + auth + sandbox + receipt + durable log + checkpoint + proof), client in its own process:');
     console.log(`  fixed load ${rate}/s for ${seconds} s: achieved ${(f.count / f.elapsed).toFixed(0)} actions/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(1)} ms, errors ${f.errors}`);
-    const e2eRate = m.count / m.elapsed;
-    console.log(`  max throughput, concurrency ${concurrency}: ${e2eRate.toFixed(0)} actions/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, errors ${m.errors}`);
-    const perAction = (ms: number) => (ms / Math.max(1, m.count)).toFixed(2);
-    if (serverCpu) {
-      console.log(
-        `  CPU per action at max: executor process ${perAction((serverCpu.user + serverCpu.system) / 1000)} ms (${perAction(serverCpu.system / 1000)} ms system), client process ${perAction(result.clientCpuMs)} ms`,
-      );
-    }
-    const entries = running.executor.ledgerSize() - sizeBefore;
-    const batches = commits.batches - commitsBefore.batches;
-    console.log(`  log: ${entries} entries in ${batches} fsync batches (${(entries / Math.max(1, batches)).toFixed(1)} per fsync, each with its checkpoint)`);
+    console.log(`    CPU per action: ${describeCpu(await fixedCpu!, f.count + f.errors)}`);
 
-    // The same action through the same pool, in-process: no HTTP, no signature, no receipt, no log.
-    const pool = running.executor.pool;
+    // Maximum throughput, end to end and in-process (the same action through the same pool: no
+    // HTTP, no signature, no receipt, no log), in alternating slices so that a change in the
+    // machine's speed during the run weighs on both figures alike.
+    const commitsBefore = running.executor.ledger.commitStats;
+    const sizeBeforeMax = running.executor.ledgerSize();
     const text = new TextDecoder().decode(input);
-    let count = 0;
-    const inCpuStart = process.cpuUsage();
-    const end2 = performance.now() + seconds * 1000;
-    const start2 = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < end2) {
-          const r = await pool.run('transform', text);
-          if (!r.ok) throw new Error(`in-process run failed: ${r.error?.code}`);
-          count++;
-        }
-      }),
-    );
-    const inRate = count / ((performance.now() - start2) / 1000);
-    const inCpu = process.cpuUsage(inCpuStart);
-    console.log(`in-process sandbox pool only: ${inRate.toFixed(0)} actions/s (CPU per action ${((inCpu.user + inCpu.system) / 1000 / count).toFixed(2)} ms)`);
-    console.log(`ratio e2e max / in-process: ${(e2eRate / inRate).toFixed(2)}`);
+    const slices = Math.max(1, Math.round(seconds / SLICE_SECONDS));
+    const e2eLatencies: number[] = [];
+    let e2eErrors = 0;
+    let e2eElapsed = 0;
+    let clientCpuMs = 0;
+    let inCount = 0;
+    let inElapsed = 0;
+    const e2eCpu = new CpuTotal();
+    const inCpu = new CpuTotal();
+    for (let i = 0; i < slices; i++) {
+      meter.start('e2e');
+      const r = await Promise.race([exited, new Promise<SliceResult>((resolve) => {
+        onMessage = (m) => m.slice && resolve(m.slice);
+        child.send({ slice: (seconds * 1000) / slices });
+      })]);
+      e2eCpu.add(await meter.stop('e2e'), r.latencies.length + r.errors);
+      for (const l of r.latencies) e2eLatencies.push(l);
+      e2eErrors += r.errors;
+      e2eElapsed += r.elapsed;
+      clientCpuMs += r.cpuMs;
+
+      meter.start('in-process');
+      const start = performance.now();
+      const end = start + (seconds * 1000) / slices;
+      let count = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (performance.now() < end) {
+            const run = await pool.run('transform', text);
+            if (!run.ok) throw new Error(`in-process run failed: ${run.error?.code}`);
+            count++;
+          }
+        }),
+      );
+      inElapsed += (performance.now() - start) / 1000;
+      inCount += count;
+      inCpu.add(await meter.stop('in-process'), count);
+    }
+    child.send({ done: true });
+    const m = summarize(e2eLatencies, e2eErrors, e2eElapsed);
+    const e2eRate = m.count / m.elapsed;
+    const inRate = inCount / inElapsed;
+    console.log(`  max throughput, concurrency ${concurrency}: ${e2eRate.toFixed(0)} actions/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, errors ${m.errors}`);
+    console.log(`    CPU per action: ${e2eCpu.describe()}; client process ${(clientCpuMs / Math.max(1, m.count)).toFixed(2)} ms`);
+    const commits = running.executor.ledger.commitStats;
+    const entries = running.executor.ledgerSize() - sizeBeforeMax;
+    const batches = commits.batches - commitsBefore.batches;
+    console.log(`    log: ${entries} entries in ${batches} fsync batches (${(entries / Math.max(1, batches)).toFixed(1)} per fsync, each with its checkpoint)`);
+    console.log(`in-process sandbox pool only (${slices} slices alternating with the e2e ones): ${inRate.toFixed(0)} actions/s`);
+    console.log(`    CPU per action: ${inCpu.describe()}`);
+    console.log(`ratio e2e max / in-process: ${(e2eRate / inRate).toFixed(2)} (target >= 0.6)`);
   } finally {
     await running.close();
     await rm(dir, { recursive: true, force: true });

@@ -151,6 +151,12 @@ export class SandboxPool {
     };
   }
 
+  /** CPU time (µs) the live worker threads have used since they started; for benchmarks and metrics. */
+  async workerCpuMicros(): Promise<number> {
+    const usages = await Promise.all(this.#slots.map((s) => s.worker.cpuUsage().catch(() => ({ user: 0, system: 0 }))));
+    return usages.reduce((sum, u) => sum + u.user + u.system, 0);
+  }
+
   /** Add (or replace) a component; resolves once every worker has it. */
   async register(component: LoadedComponent): Promise<void> {
     const previous = this.#components.get(component.name);

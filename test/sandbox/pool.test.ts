@@ -198,6 +198,16 @@ describe('limits', () => {
     }
   });
 
+  it('workerCpuMicros reports the workers\' CPU, which grows as they run actions (what benchmarks read)', async () => {
+    const before = await pool.workerCpuMicros();
+    expect(before).toBeGreaterThan(0);
+    const input = JSON.stringify({ items: [{ category: 'a', amount: 1 }] });
+    for (let i = 0; i < 20; i++) expect((await pool.run('transform', input)).ok).toBe(true);
+    const after = await pool.workerCpuMicros();
+    // Each run instantiates and runs a QuickJS component: well over 100 µs of worker CPU apiece.
+    expect(after - before).toBeGreaterThan(20 * 100);
+  });
+
   it('rejects bad input and unknown actions with typed codes', async () => {
     expect((await pool.run('transform', '{not json')).error?.code).toBe('sandbox.invalid-input');
     expect((await pool.run('nope', '{}')).error?.code).toBe('sandbox.unknown-action');

@@ -1,0 +1,217 @@
+/**
+ * bench:e2e-layers — where the end-to-end cost goes. One executor (simulated TEE, the same pool
+ * as bench:e2e), driven in-process with `--concurrency` requests in flight, layer by layer:
+ *   1. sandbox pool only
+ *   2. + receipt (execution statement, DSSE, Ed25519)
+ *   3. + durable log append (group commit, fsync, checkpoint) and tlog-proof
+ *   4. + request signature verification (RFC 9421, Ed25519, replay cache), i.e. everything
+ *      bench:e2e does except HTTP
+ * Each line gives actions/s, CPU per action (main thread, sandbox workers, whole process),
+ * context switches per action, and receipts per fsync. The layers alternate for `--rounds`
+ * rounds, so a change in the machine's speed weighs on all of them alike. Last, the CPU cost of
+ * waking a thread on this machine: a message round trip to an echoing worker, back to back and
+ * with the threads idle in between (the executor's threads sleep between actions at low load).
+ *
+ *   npm run bench:e2e-layers [-- --seconds 3 --rounds 2 --concurrency 16 --pool 2]
+ */
+import { generateKeyPairSync, randomFillSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { ReplayCache, signRequest, verifyRequest } from '../src/httpsig/index.ts';
+import { buildExecutionStatement, signStatement } from '../src/receipts/index.ts';
+import { DispatchQueue } from '../src/server/admission.ts';
+import { EXECUTOR_VERSION } from '../src/server/executor.ts';
+import { parseExecutorConfig, runExecutor } from '../src/server/index.ts';
+import { executionParams, uuidv7 } from '../src/server/receipt.ts';
+
+const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '2' },
+    concurrency: { type: 'string', default: '16' },
+    pool: { type: 'string' },
+  },
+});
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const concurrency = Number(values.concurrency);
+const poolSize = Number(values.pool ?? Math.max(1, availableParallelism()));
+
+const body = new TextEncoder().encode(JSON.stringify({ items: Array.from({ length: 8 }, (_, i) => ({ category: `c${i % 3}`, amount: i * 1.5 })) }));
+const text = new TextDecoder().decode(body);
+const actionPath = '/v1/actions/transform';
+
+const dir = await mkdtemp(path.join(tmpdir(), 'attex-bench-layers-'));
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const config = parseExecutorConfig(
+  {
+    executorId: 'bench',
+    mode: 'simulated',
+    listen: { host: '127.0.0.1', port: 0 },
+    stateDir: 'state',
+    componentsDir: path.join(repoRoot, 'components'),
+    componentsCacheDir: path.join(repoRoot, '.attex/cache/components'),
+    actions: ['transform'],
+    evidence: { provider: 'sim' },
+    log: { origin: 'bench.attex.invalid/log' },
+    callers: [{ id: 'bench', publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64'), actions: ['*'] }],
+    limits: { poolSize, maxQueued: 10_000, ratePerSecond: 1e6, burst: 1e6 },
+  },
+  dir,
+);
+console.log(`starting executor (pool ${poolSize}, simulated TEE, ${availableParallelism()} cores)…`);
+const running = await runExecutor({ config });
+const executor = running.executor;
+const pool = executor.pool;
+const component = pool.components.get('transform')!;
+const caller = { id: 'bench', actions: ['*'] };
+const queue = new DispatchQueue({ concurrency: poolSize, maxQueued: 10_000 });
+const replay = new ReplayCache();
+
+// Requests for layer 4 are signed ahead (as a client would), so signing is not measured.
+const signed: Array<Record<string, string>> = [];
+const MAX_EXPECTED_RATE = 2000;
+for (let i = 0; i < seconds * rounds * MAX_EXPECTED_RATE; i++) {
+  signed.push(await signRequest({ method: 'POST', url: actionPath, headers: { 'content-type': 'application/json' }, body }, { keyId: 'bench', privateKey }));
+}
+
+let logKey = 0;
+async function receiptOnly(): Promise<unknown> {
+  const startedAt = new Date();
+  const run = await queue.run(() => pool.run('transform', text));
+  if (!run.ok) throw new Error(`run failed: ${run.error?.code}`);
+  const params = executionParams({
+    invocationId: uuidv7(Date.now(), randomFillSync(new Uint8Array(16))),
+    caller,
+    component,
+    input: body,
+    output: new TextEncoder().encode(run.output!),
+    run,
+    executor: { id: config.executorId, version: EXECUTOR_VERSION, signingKey: executor.signer.publicKeyRaw },
+    attestation: executor.attestation,
+    recordLogIndex: executor.record.index,
+    startedAt,
+    finishedAt: new Date(),
+  });
+  return signStatement(buildExecutionStatement(params), executor.signer);
+}
+
+const layers: Array<{ name: string; logs?: boolean; one: () => Promise<unknown> }> = [
+  { name: 'sandbox pool', one: () => queue.run(() => pool.run('transform', text)) },
+  { name: '+ receipt', one: receiptOnly },
+  {
+    name: '+ durable log + proof',
+    logs: true,
+    one: () => executor.dispatch({ action: 'transform', inputBytes: body, input: JSON.parse(text), caller, authMethod: 'bearer-dev', admit: (t) => queue.run(t) }),
+  },
+  {
+    name: '+ signature verification',
+    logs: true,
+    one: async () => {
+      const headers = signed[logKey++];
+      if (!headers) throw new Error(`more than ${MAX_EXPECTED_RATE} actions/s: raise MAX_EXPECTED_RATE`);
+      const signature = await verifyRequest(
+        { method: 'POST', url: actionPath, headers: { ...headers, host: '127.0.0.1', 'content-length': String(body.length) }, body },
+        { lookupKey: () => publicKey, now: new Date(), replay },
+      );
+      return JSON.stringify(await executor.dispatch({ action: 'transform', inputBytes: body, input: JSON.parse(text), caller, signature, authMethod: 'http-signature', admit: (t) => queue.run(t) }));
+    },
+  },
+];
+
+interface Totals {
+  actions: number;
+  elapsed: number;
+  main: number;
+  workers: number;
+  process: number;
+  switches: number;
+  records: number;
+  batches: number;
+}
+
+function switches(): number {
+  const r = process.resourceUsage();
+  return r.voluntaryContextSwitches + r.involuntaryContextSwitches;
+}
+
+async function measure(one: () => Promise<unknown>, into: Totals): Promise<void> {
+  const commits = executor.ledger.commitStats;
+  const cs = switches();
+  const main = process.threadCpuUsage();
+  const proc = process.cpuUsage();
+  const workers = await pool.workerCpuMicros();
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await one();
+        n++;
+      }
+    }),
+  );
+  into.elapsed += (performance.now() - start) / 1000;
+  const m = process.threadCpuUsage(main);
+  const p = process.cpuUsage(proc);
+  into.workers += (await pool.workerCpuMicros()) - workers;
+  into.main += m.user + m.system;
+  into.process += p.user + p.system;
+  into.switches += switches() - cs;
+  into.actions += n;
+  const after = executor.ledger.commitStats;
+  into.records += after.records - commits.records;
+  into.batches += after.batches - commits.batches;
+}
+
+/** CPU per message round trip main → worker → main, with `gapMs` of idleness before each. */
+async function wakeUpCost(): Promise<void> {
+  const echo = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
+  const roundTrip = () => new Promise<void>((resolve) => {
+    echo.once('message', () => resolve());
+    echo.postMessage({ runId: 1, input: text });
+  });
+  try {
+    for (let i = 0; i < 1000; i++) await roundTrip();
+    const parts: string[] = [];
+    for (const gapMs of [0, 1, 5]) {
+      const n = gapMs === 0 ? 10_000 : 500;
+      const cpu = process.cpuUsage();
+      for (let i = 0; i < n; i++) {
+        if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
+        await roundTrip();
+      }
+      const used = process.cpuUsage(cpu);
+      parts.push(`${gapMs === 0 ? 'back to back' : `${gapMs} ms apart`} ${((used.user + used.system) / n).toFixed(0)} µs`);
+    }
+    console.log(`thread wake-up cost, CPU per worker message round trip (both threads, incl. the timer when apart): ${parts.join(', ')}`);
+  } finally {
+    await echo.terminate();
+  }
+}
+
+try {
+  for (const layer of layers) for (let i = 0; i < 50; i++) await layer.one(); // warm-up
+  const totals = layers.map(() => ({ actions: 0, elapsed: 0, main: 0, workers: 0, process: 0, switches: 0, records: 0, batches: 0 }));
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, layer] of layers.entries()) await measure(layer.one, totals[i]!);
+  }
+  console.log(`${concurrency} in flight, ${rounds} rounds of ${seconds} s per layer; CPU in ms per action`);
+  console.log('layer                       actions/s    main  workers  process  switches  receipts/fsync');
+  for (const [i, layer] of layers.entries()) {
+    const t = totals[i]!;
+    const per = (us: number) => (us / 1000 / Math.max(1, t.actions)).toFixed(2).padStart(7);
+    const batch = layer.logs && t.batches > 0 ? (t.records / t.batches).toFixed(1) : '-';
+    console.log(`${layer.name.padEnd(26)} ${(t.actions / t.elapsed).toFixed(0).padStart(9)} ${per(t.main)} ${per(t.workers)} ${per(t.process)} ${(t.switches / Math.max(1, t.actions)).toFixed(1).padStart(9)} ${batch.padStart(15)}`);
+  }
+  await wakeUpCost();
+} finally {
+  await running.close();
+  await rm(dir, { recursive: true, force: true });
+}
