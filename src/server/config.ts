@@ -133,7 +133,7 @@ export const DEFAULT_LIMITS: ExecutorConfig['limits'] = {
   bodyLimitBytes: 1024 * 1024,
   ratePerSecond: 500,
   burst: 1000,
-  workerHeapMb: 256,
+  workerHeapMb: 2048,
   requestTimeoutMs: 30_000,
   shutdownGraceMs: 30_000,
 };

@@ -155,6 +155,8 @@ export class AttestedExecutor implements ExecutorService {
         size: config.limits.poolSize,
         components,
         maxInputBytes: config.limits.bodyLimitBytes,
+        // The young generation stays pinned: with V8's own (larger) young generation, a worker
+        // whose heap fills up under a small cap aborted the whole process instead of dying alone.
         workerResourceLimits: { maxOldGenerationSizeMb: config.limits.workerHeapMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, config.limits.workerHeapMb >> 3)) },
       });
       cleanup.push(() => pool.close());
