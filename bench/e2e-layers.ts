@@ -8,13 +8,19 @@
  *      bench:e2e does except HTTP
  * Each line gives actions/s, CPU per action (main thread, sandbox workers, whole process),
  * context switches per action, and receipts per fsync. The layers alternate for `--rounds`
- * rounds, so a change in the machine's speed weighs on all of them alike. Last, the CPU cost of
- * waking a thread on this machine: a message round trip to an echoing worker, back to back and
- * with the threads idle in between (the executor's threads sleep between actions at low load).
+ * rounds, so a change in the machine's speed weighs on all of them alike. Then two more figures:
+ *   - the executor's HTTP path alone: its fastify app (routing, admission, metrics, JSON, socket
+ *     writes) in front of a service that returns a real dispatch result at once, driven over
+ *     loopback by a client process with a development bearer token (so no signature check);
+ *   - the CPU cost of waking a thread on this machine: a message round trip to an echoing
+ *     worker, back to back and with the threads idle in between (the executor's threads sleep
+ *     between actions at low load).
  *
  *   npm run bench:e2e-layers [-- --seconds 3 --rounds 2 --concurrency 16 --pool 2]
  */
-import { generateKeyPairSync, randomFillSync } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, randomFillSync } from 'node:crypto';
+import { connect } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,9 +30,11 @@ import { Worker } from 'node:worker_threads';
 import { ReplayCache, signRequest, verifyRequest } from '../src/httpsig/index.ts';
 import { buildExecutionStatement, signStatement } from '../src/receipts/index.ts';
 import { DispatchQueue } from '../src/server/admission.ts';
+import { createExecutorApp } from '../src/server/app.ts';
 import { EXECUTOR_VERSION } from '../src/server/executor.ts';
 import { parseExecutorConfig, runExecutor } from '../src/server/index.ts';
 import { executionParams, uuidv7 } from '../src/server/receipt.ts';
+import type { DispatchResult, ExecutorService } from '../src/server/service.ts';
 
 const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { values } = parseArgs({
@@ -35,6 +43,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     concurrency: { type: 'string', default: '16' },
     pool: { type: 'string' },
+    'http-client': { type: 'string' }, // internal: run as the HTTP client against this port
   },
 });
 const seconds = Number(values.seconds);
@@ -45,6 +54,52 @@ const poolSize = Number(values.pool ?? Math.max(1, availableParallelism()));
 const body = new TextEncoder().encode(JSON.stringify({ items: Array.from({ length: 8 }, (_, i) => ({ category: `c${i % 3}`, amount: i * 1.5 })) }));
 const text = new TextDecoder().decode(body);
 const actionPath = '/v1/actions/transform';
+
+const HTTP_REQUESTS = 20_000;
+const DEV_TOKEN = 'bench-layers-development-token-0123456789';
+if (values['http-client'] !== undefined) {
+  await httpClient(Number(values['http-client']));
+  process.exit(0);
+}
+
+/** Keep-alive HTTP/1.1 on plain sockets, `concurrency` connections, one request in flight on each. */
+async function httpClient(port: number): Promise<void> {
+  // Header sizes as in a signed request (signature-input, signature, content-digest), unchecked here.
+  const head = [
+    `POST ${actionPath} HTTP/1.1`, 'host: 127.0.0.1', 'content-type: application/json', `content-length: ${body.length}`,
+    `authorization: Bearer ${DEV_TOKEN}`, `content-digest: sha-256=:${randomBytes(32).toString('base64')}:`,
+    `signature-input: attex=("@method" "@path" "@query" "content-digest");created=${Math.floor(Date.now() / 1000)};keyid="bench";alg="ed25519";nonce="${randomBytes(16).toString('base64url')}"`,
+    `x-signature: attex=:${randomBytes(64).toString('base64')}:`,
+  ];
+  const request = Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
+  let sent = 0;
+  await Promise.all(Array.from({ length: concurrency }, () => new Promise<void>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      sent++;
+      socket.write(request);
+    });
+    socket.on('error', reject);
+    let buffered: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const headEnd = buffered.indexOf('\r\n\r\n');
+        if (headEnd < 0) return;
+        const length = /\r\ncontent-length: *(\d+)/i.exec(buffered.toString('latin1', 0, headEnd));
+        const total = headEnd + 4 + Number(length?.[1] ?? NaN);
+        if (!(buffered.length >= total)) return;
+        if (buffered.toString('latin1', 9, 12) !== '200') return reject(new Error(buffered.toString('utf8', 0, Math.min(total, 300))));
+        buffered = buffered.subarray(total);
+        if (sent >= HTTP_REQUESTS) {
+          socket.destroy();
+          return resolve();
+        }
+        sent++;
+        socket.write(request);
+      }
+    });
+  })));
+}
 
 const dir = await mkdtemp(path.join(tmpdir(), 'attex-bench-layers-'));
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -170,6 +225,38 @@ async function measure(one: () => Promise<unknown>, into: Totals): Promise<void>
   into.batches += after.batches - commits.batches;
 }
 
+/** Event-loop CPU per request of the executor's HTTP app in front of a service that answers at once. */
+async function httpPathCost(result: DispatchResult): Promise<void> {
+  const service: ExecutorService = {
+    readiness: () => ({ ready: true, checks: {} }),
+    hasAction: () => true,
+    dispatch: async (req) => (req.admit ? req.admit(async () => result) : result),
+    receiptBundle: async () => undefined,
+    attestationRecord: async () => ({}),
+    logCheckpoint: () => '',
+    logTile: async () => undefined,
+    poolStats: () => ({ running: 0, queued: 0 }),
+    ledgerSize: () => 0,
+  };
+  const { app } = await createExecutorApp({
+    service, callers: [], bearerTokens: [{ token: DEV_TOKEN, caller }], allowBearer: true,
+    concurrency: poolSize, maxQueued: 10_000, rateLimit: { ratePerSecond: 1e6, burst: 1e6 },
+  });
+  const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+  try {
+    const cpu = process.threadCpuUsage();
+    const start = performance.now();
+    const child = fork(fileURLToPath(import.meta.url), ['--http-client', url.port, '--concurrency', String(concurrency)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`HTTP client exited with ${code}`);
+    const used = process.threadCpuUsage(cpu);
+    const rate = HTTP_REQUESTS / ((performance.now() - start) / 1000);
+    console.log(`HTTP path alone (fastify app, canned dispatch result, ${result.receipt.length + result.proof.length} bytes of receipt and proof): ${((used.user + used.system) / HTTP_REQUESTS).toFixed(0)} µs of event-loop CPU per request, ${rate.toFixed(0)} requests/s`);
+  } finally {
+    await app.close();
+  }
+}
+
 /** CPU per message round trip main → worker → main, with `gapMs` of idleness before each. */
 async function wakeUpCost(): Promise<void> {
   const echo = new Worker("require('node:worker_threads').parentPort.on('message', (m) => require('node:worker_threads').parentPort.postMessage(m));", { eval: true });
@@ -210,6 +297,7 @@ try {
     const batch = layer.logs && t.batches > 0 ? (t.records / t.batches).toFixed(1) : '-';
     console.log(`${layer.name.padEnd(26)} ${(t.actions / t.elapsed).toFixed(0).padStart(9)} ${per(t.main)} ${per(t.workers)} ${per(t.process)} ${(t.switches / Math.max(1, t.actions)).toFixed(1).padStart(9)} ${batch.padStart(15)}`);
   }
+  await httpPathCost(await executor.dispatch({ action: 'transform', inputBytes: body, input: JSON.parse(text), caller, authMethod: 'bearer-dev' }));
   await wakeUpCost();
 } finally {
   await running.close();
