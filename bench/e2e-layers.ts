@@ -19,24 +19,20 @@
  *   npm run bench:e2e-layers [-- --seconds 3 --rounds 2 --concurrency 16 --pool 2]
  */
 import { fork } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, randomFillSync } from 'node:crypto';
-import { connect } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import path from 'node:path';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { ReplayCache, signRequest, verifyRequest } from '../src/httpsig/index.ts';
+import { ReplayCache, type VerifiedRequestSignature, signRequest, verifyRequest } from '../src/httpsig/index.ts';
 import { buildExecutionStatement, signStatement } from '../src/receipts/index.ts';
 import { DispatchQueue } from '../src/server/admission.ts';
 import { createExecutorApp } from '../src/server/app.ts';
 import { EXECUTOR_VERSION } from '../src/server/executor.ts';
-import { parseExecutorConfig, runExecutor } from '../src/server/index.ts';
 import { executionParams, uuidv7 } from '../src/server/receipt.ts';
 import type { DispatchResult, ExecutorService } from '../src/server/service.ts';
+import { BENCH_ACTION, BENCH_ACTION_PATH, BENCH_INPUT, Connection, type CpuSpent, NO_CPU, addCpu, cpuNow, cpuSince, rawPost, startBenchExecutor } from './support.ts';
 
-const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '3' },
@@ -51,9 +47,8 @@ const rounds = Number(values.rounds);
 const concurrency = Number(values.concurrency);
 const poolSize = Number(values.pool ?? Math.max(1, availableParallelism()));
 
-const body = new TextEncoder().encode(JSON.stringify({ items: Array.from({ length: 8 }, (_, i) => ({ category: `c${i % 3}`, amount: i * 1.5 })) }));
+const body = BENCH_INPUT;
 const text = new TextDecoder().decode(body);
-const actionPath = '/v1/actions/transform';
 
 const HTTP_REQUESTS = 20_000;
 const DEV_TOKEN = 'bench-layers-development-token-0123456789';
@@ -62,68 +57,37 @@ if (values['http-client'] !== undefined) {
   process.exit(0);
 }
 
-/** Keep-alive HTTP/1.1 on plain sockets, `concurrency` connections, one request in flight on each. */
+/** `concurrency` keep-alive connections, one request in flight on each, HTTP_REQUESTS in all once told to go. */
 async function httpClient(port: number): Promise<void> {
   // Header sizes as in a signed request (signature-input, signature, content-digest), unchecked here.
-  const head = [
-    `POST ${actionPath} HTTP/1.1`, 'host: 127.0.0.1', 'content-type: application/json', `content-length: ${body.length}`,
-    `authorization: Bearer ${DEV_TOKEN}`, `content-digest: sha-256=:${randomBytes(32).toString('base64')}:`,
-    `signature-input: attex=("@method" "@path" "@query" "content-digest");created=${Math.floor(Date.now() / 1000)};keyid="bench";alg="ed25519";nonce="${randomBytes(16).toString('base64url')}"`,
-    `x-signature: attex=:${randomBytes(64).toString('base64')}:`,
-  ];
-  const request = Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
+  const request = rawPost(new URL(`http://127.0.0.1:${port}`), BENCH_ACTION_PATH, {
+    'content-type': 'application/json',
+    authorization: `Bearer ${DEV_TOKEN}`,
+    'content-digest': `sha-256=:${randomBytes(32).toString('base64')}:`,
+    'signature-input': `attex=("@method" "@path" "@query" "content-digest");created=${Math.floor(Date.now() / 1000)};keyid="bench";alg="ed25519";nonce="${randomBytes(16).toString('base64url')}"`,
+    'x-signature': `attex=:${randomBytes(64).toString('base64')}:`,
+  }, body);
+  const connections = await Promise.all(Array.from({ length: concurrency }, () => Connection.open(new URL(`http://127.0.0.1:${port}`))));
+  await new Promise<void>((resolve) => {
+    process.once('message', () => resolve());
+    process.send!('ready');
+  });
   let sent = 0;
-  await Promise.all(Array.from({ length: concurrency }, () => new Promise<void>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => {
+  await Promise.all(connections.map(async (connection) => {
+    while (sent < HTTP_REQUESTS) {
       sent++;
-      socket.write(request);
-    });
-    socket.on('error', reject);
-    let buffered: Buffer = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const headEnd = buffered.indexOf('\r\n\r\n');
-        if (headEnd < 0) return;
-        const length = /\r\ncontent-length: *(\d+)/i.exec(buffered.toString('latin1', 0, headEnd));
-        const total = headEnd + 4 + Number(length?.[1] ?? NaN);
-        if (!(buffered.length >= total)) return;
-        if (buffered.toString('latin1', 9, 12) !== '200') return reject(new Error(buffered.toString('utf8', 0, Math.min(total, 300))));
-        buffered = buffered.subarray(total);
-        if (sent >= HTTP_REQUESTS) {
-          socket.destroy();
-          return resolve();
-        }
-        sent++;
-        socket.write(request);
-      }
-    });
-  })));
+      const response = await connection.send(request);
+      if (response.status !== 200) throw new Error(`status ${response.status}: ${response.body.slice(0, 300)}`);
+    }
+    connection.close();
+  }));
 }
 
-const dir = await mkdtemp(path.join(tmpdir(), 'attex-bench-layers-'));
-const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-const config = parseExecutorConfig(
-  {
-    executorId: 'bench',
-    mode: 'simulated',
-    listen: { host: '127.0.0.1', port: 0 },
-    stateDir: 'state',
-    componentsDir: path.join(repoRoot, 'components'),
-    componentsCacheDir: path.join(repoRoot, '.attex/cache/components'),
-    actions: ['transform'],
-    evidence: { provider: 'sim' },
-    log: { origin: 'bench.attex.invalid/log' },
-    callers: [{ id: 'bench', publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64'), actions: ['*'] }],
-    limits: { poolSize, maxQueued: 10_000, ratePerSecond: 1e6, burst: 1e6 },
-  },
-  dir,
-);
-console.log(`starting executor (pool ${poolSize}, simulated TEE, ${availableParallelism()} cores)…`);
-const running = await runExecutor({ config });
+const bench = await startBenchExecutor(poolSize);
+const { running, privateKey, publicKey } = bench;
 const executor = running.executor;
 const pool = executor.pool;
-const component = pool.components.get('transform')!;
+const component = pool.components.get(BENCH_ACTION)!;
 const caller = { id: 'bench', actions: ['*'] };
 const queue = new DispatchQueue({ concurrency: poolSize, maxQueued: 10_000 });
 const replay = new ReplayCache();
@@ -132,13 +96,23 @@ const replay = new ReplayCache();
 const signed: Array<Record<string, string>> = [];
 const MAX_EXPECTED_RATE = 2000;
 for (let i = 0; i < seconds * rounds * MAX_EXPECTED_RATE; i++) {
-  signed.push(await signRequest({ method: 'POST', url: actionPath, headers: { 'content-type': 'application/json' }, body }, { keyId: 'bench', privateKey }));
+  signed.push(await signRequest({ method: 'POST', url: BENCH_ACTION_PATH, headers: { 'content-type': 'application/json' }, body }, { keyId: 'bench', privateKey }));
 }
 
-let logKey = 0;
+let nextSigned = 0;
+
+/** The executor's own dispatch: sandbox, receipt, durable log, proof (no HTTP). */
+function dispatch(signature?: VerifiedRequestSignature): Promise<DispatchResult> {
+  return executor.dispatch({
+    action: BENCH_ACTION, inputBytes: body, input: JSON.parse(text), caller,
+    ...(signature ? { signature, authMethod: 'http-signature' as const } : { authMethod: 'bearer-dev' as const }),
+    admit: (task) => queue.run(task),
+  });
+}
+
 async function receiptOnly(): Promise<unknown> {
   const startedAt = new Date();
-  const run = await queue.run(() => pool.run('transform', text));
+  const run = await queue.run(() => pool.run(BENCH_ACTION, text));
   if (!run.ok) throw new Error(`run failed: ${run.error?.code}`);
   const params = executionParams({
     invocationId: uuidv7(Date.now(), randomFillSync(new Uint8Array(16))),
@@ -147,7 +121,7 @@ async function receiptOnly(): Promise<unknown> {
     input: body,
     output: new TextEncoder().encode(run.output!),
     run,
-    executor: { id: config.executorId, version: EXECUTOR_VERSION, signingKey: executor.signer.publicKeyRaw },
+    executor: { id: executor.config.executorId, version: EXECUTOR_VERSION, signingKey: executor.signer.publicKeyRaw },
     attestation: executor.attestation,
     recordLogIndex: executor.record.index,
     startedAt,
@@ -157,24 +131,20 @@ async function receiptOnly(): Promise<unknown> {
 }
 
 const layers: Array<{ name: string; logs?: boolean; one: () => Promise<unknown> }> = [
-  { name: 'sandbox pool', one: () => queue.run(() => pool.run('transform', text)) },
+  { name: 'sandbox pool', one: () => queue.run(() => pool.run(BENCH_ACTION, text)) },
   { name: '+ receipt', one: receiptOnly },
-  {
-    name: '+ durable log + proof',
-    logs: true,
-    one: () => executor.dispatch({ action: 'transform', inputBytes: body, input: JSON.parse(text), caller, authMethod: 'bearer-dev', admit: (t) => queue.run(t) }),
-  },
+  { name: '+ durable log + proof', logs: true, one: () => dispatch() },
   {
     name: '+ signature verification',
     logs: true,
     one: async () => {
-      const headers = signed[logKey++];
+      const headers = signed[nextSigned++];
       if (!headers) throw new Error(`more than ${MAX_EXPECTED_RATE} actions/s: raise MAX_EXPECTED_RATE`);
       const signature = await verifyRequest(
-        { method: 'POST', url: actionPath, headers: { ...headers, host: '127.0.0.1', 'content-length': String(body.length) }, body },
+        { method: 'POST', url: BENCH_ACTION_PATH, headers: { ...headers, host: '127.0.0.1', 'content-length': String(body.length) }, body },
         { lookupKey: () => publicKey, now: new Date(), replay },
       );
-      return JSON.stringify(await executor.dispatch({ action: 'transform', inputBytes: body, input: JSON.parse(text), caller, signature, authMethod: 'http-signature', admit: (t) => queue.run(t) }));
+      return JSON.stringify(await dispatch(signature));
     },
   },
 ];
@@ -182,25 +152,14 @@ const layers: Array<{ name: string; logs?: boolean; one: () => Promise<unknown> 
 interface Totals {
   actions: number;
   elapsed: number;
-  main: number;
-  workers: number;
-  process: number;
-  switches: number;
+  cpu: CpuSpent;
   records: number;
   batches: number;
 }
 
-function switches(): number {
-  const r = process.resourceUsage();
-  return r.voluntaryContextSwitches + r.involuntaryContextSwitches;
-}
-
 async function measure(one: () => Promise<unknown>, into: Totals): Promise<void> {
   const commits = executor.ledger.commitStats;
-  const cs = switches();
-  const main = process.threadCpuUsage();
-  const proc = process.cpuUsage();
-  const workers = await pool.workerCpuMicros();
+  const cpu = cpuNow(pool);
   const start = performance.now();
   const end = start + seconds * 1000;
   let n = 0;
@@ -213,12 +172,7 @@ async function measure(one: () => Promise<unknown>, into: Totals): Promise<void>
     }),
   );
   into.elapsed += (performance.now() - start) / 1000;
-  const m = process.threadCpuUsage(main);
-  const p = process.cpuUsage(proc);
-  into.workers += (await pool.workerCpuMicros()) - workers;
-  into.main += m.user + m.system;
-  into.process += p.user + p.system;
-  into.switches += switches() - cs;
+  into.cpu = addCpu(into.cpu, await cpuSince(cpu, pool));
   into.actions += n;
   const after = executor.ledger.commitStats;
   into.records += after.records - commits.records;
@@ -244,10 +198,15 @@ async function httpPathCost(result: DispatchResult): Promise<void> {
   });
   const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
   try {
+    const child = fork(fileURLToPath(import.meta.url), ['--http-client', url.port, '--concurrency', String(concurrency)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    // Measured from the client's start signal: its start-up and connections are not counted.
+    const ready = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => child.once('message', () => resolve(true)))]);
+    if (!ready) throw new Error('HTTP client exited before it was ready');
     const cpu = process.threadCpuUsage();
     const start = performance.now();
-    const child = fork(fileURLToPath(import.meta.url), ['--http-client', url.port, '--concurrency', String(concurrency)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.send('go');
+    const code = await exited;
     if (code !== 0) throw new Error(`HTTP client exited with ${code}`);
     const used = process.threadCpuUsage(cpu);
     const rate = HTTP_REQUESTS / ((performance.now() - start) / 1000);
@@ -285,7 +244,7 @@ async function wakeUpCost(): Promise<void> {
 
 try {
   for (const layer of layers) for (let i = 0; i < 50; i++) await layer.one(); // warm-up
-  const totals = layers.map(() => ({ actions: 0, elapsed: 0, main: 0, workers: 0, process: 0, switches: 0, records: 0, batches: 0 }));
+  const totals: Totals[] = layers.map(() => ({ actions: 0, elapsed: 0, cpu: NO_CPU, records: 0, batches: 0 }));
   for (let r = 0; r < rounds; r++) {
     for (const [i, layer] of layers.entries()) await measure(layer.one, totals[i]!);
   }
@@ -295,11 +254,10 @@ try {
     const t = totals[i]!;
     const per = (us: number) => (us / 1000 / Math.max(1, t.actions)).toFixed(2).padStart(7);
     const batch = layer.logs && t.batches > 0 ? (t.records / t.batches).toFixed(1) : '-';
-    console.log(`${layer.name.padEnd(26)} ${(t.actions / t.elapsed).toFixed(0).padStart(9)} ${per(t.main)} ${per(t.workers)} ${per(t.process)} ${(t.switches / Math.max(1, t.actions)).toFixed(1).padStart(9)} ${batch.padStart(15)}`);
+    console.log(`${layer.name.padEnd(26)} ${(t.actions / t.elapsed).toFixed(0).padStart(9)} ${per(t.cpu.main)} ${per(t.cpu.workers)} ${per(t.cpu.total)} ${(t.cpu.switches / Math.max(1, t.actions)).toFixed(1).padStart(9)} ${batch.padStart(15)}`);
   }
-  await httpPathCost(await executor.dispatch({ action: 'transform', inputBytes: body, input: JSON.parse(text), caller, authMethod: 'bearer-dev' }));
+  await httpPathCost(await dispatch());
   await wakeUpCost();
 } finally {
-  await running.close();
-  await rm(dir, { recursive: true, force: true });
+  await bench.close();
 }

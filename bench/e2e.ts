@@ -19,18 +19,13 @@
  * Targets: ≥ 300 actions/s end to end, p99 ≤ 50 ms at that rate, e2e ≥ 0.6× in-process.
  */
 import { fork } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
-import path from 'node:path';
+import { createPrivateKey } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signRequest } from '../src/httpsig/index.ts';
-import type { SandboxPool } from '../src/sandbox/index.ts';
-import { parseExecutorConfig, runExecutor } from '../src/server/index.ts';
+import { BENCH_ACTION, BENCH_ACTION_PATH, BENCH_INPUT, Connection, type CpuSpent, NO_CPU, addCpu, cpuNow, cpuSince, describeCpu, rawPost, startBenchExecutor } from './support.ts';
 
-const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '8' },
@@ -44,8 +39,6 @@ const seconds = Number(values.seconds);
 const rate = Number(values.rate);
 const concurrency = Number(values.concurrency);
 const poolSize = Number(values.pool ?? Math.max(1, availableParallelism()));
-
-const input = new TextEncoder().encode(JSON.stringify({ items: Array.from({ length: 8 }, (_, i) => ({ category: `c${i % 3}`, amount: i * 1.5 })) }));
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -68,77 +61,18 @@ function summarize(latencies: number[], errors: number, elapsed: number): PhaseR
 
 // ---- client process ----
 
-/**
- * The load generator: keep-alive HTTP/1.1 over plain sockets, one request in flight per
- * connection, requests signed ahead of each phase (a fresh nonce and the same 300 s freshness
- * window as any client; the server still verifies every signature, digest and nonce). It spends
- * ~0.1 ms of CPU per request instead of ~0.5 ms for an HTTP client library signing inline, which
- * matters when it shares the executor's two cores.
- */
-class Connection {
-  readonly #socket: Socket;
-  #buffered: Buffer = Buffer.alloc(0);
-  #waiting: { resolve: (r: { status: number; body: string }) => void; reject: (e: Error) => void } | undefined;
-
-  private constructor(socket: Socket) {
-    this.#socket = socket;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#fail(err));
-    socket.on('close', () => this.#fail(new Error('connection closed')));
-  }
-
-  static open(url: URL): Promise<Connection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname, () => resolve(new Connection(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send(request: Buffer): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      this.#waiting = { resolve, reject };
-      this.#socket.write(request);
-    });
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-
-  #fail(err: Error): void {
-    const w = this.#waiting;
-    this.#waiting = undefined;
-    w?.reject(err);
-  }
-
-  #onData(chunk: Buffer): void {
-    this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
-    const headEnd = this.#buffered.indexOf('\r\n\r\n');
-    if (headEnd < 0) return;
-    const head = this.#buffered.toString('latin1', 0, headEnd);
-    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
-    if (!length) return this.#fail(new Error(`response without content-length: ${head.slice(0, 200)}`));
-    const total = headEnd + 4 + Number(length[1]);
-    if (this.#buffered.length < total) return;
-    const body = this.#buffered.toString('utf8', headEnd + 4, total);
-    this.#buffered = this.#buffered.subarray(total);
-    const w = this.#waiting;
-    this.#waiting = undefined;
-    w?.resolve({ status: Number(head.slice(9, 12)), body });
-  }
-}
+// The load generator: keep-alive connections (Connection), one request in flight on each,
+// requests signed ahead of each phase (a fresh nonce and the same 300 s freshness window as any
+// client; the server still verifies every signature, digest and nonce).
 
 async function runClient(url: string, keyPem: string): Promise<void> {
   const privateKey = createPrivateKey(keyPem);
   const target = new URL(url);
-  const actionPath = '/v1/actions/transform';
   const presign = async (n: number): Promise<Buffer[]> => {
     const out: Buffer[] = [];
     for (let i = 0; i < n; i++) {
-      const headers = await signRequest({ method: 'POST', url: actionPath, headers: { 'content-type': 'application/json' }, body: input }, { keyId: 'bench', privateKey });
-      const lines = [`POST ${actionPath} HTTP/1.1`, `host: ${target.host}`, `content-length: ${input.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
-      out.push(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), input]));
+      const headers = await signRequest({ method: 'POST', url: BENCH_ACTION_PATH, headers: { 'content-type': 'application/json' }, body: BENCH_INPUT }, { keyId: 'bench', privateKey });
+      out.push(rawPost(target, BENCH_ACTION_PATH, headers, BENCH_INPUT));
     }
     return out;
   };
@@ -225,114 +159,30 @@ const MAX_EXPECTED_RATE = 2000;
 
 // ---- server process ----
 
-/** CPU time (µs) of the executor process over a phase, and its context switches. */
-interface CpuSpent {
-  readonly total: number;
-  /** The main thread: HTTP, signatures, receipts, the log. */
-  readonly main: number;
-  /** The sandbox worker threads. */
-  readonly workers: number;
-  readonly system: number;
-  readonly switches: number;
-}
-
-/** Context switches of every thread of this process so far (each is a sleep or a preemption). */
-function contextSwitches(): number {
-  const r = process.resourceUsage();
-  return r.voluntaryContextSwitches + r.involuntaryContextSwitches;
-}
-
-/** Snapshots of the executor process's CPU use; the rest of `total` is V8's GC and compiler threads and libuv's. */
-class CpuMeter {
-  readonly #pool: SandboxPool;
-  readonly #starts = new Map<string, Promise<CpuSpent>>();
-
-  constructor(pool: SandboxPool) {
-    this.#pool = pool;
-  }
-
-  async #now(): Promise<CpuSpent> {
-    const proc = process.cpuUsage();
-    const main = process.threadCpuUsage();
-    const switches = contextSwitches();
-    const workers = await this.#pool.workerCpuMicros();
-    return { total: proc.user + proc.system, main: main.user + main.system, workers, system: proc.system, switches };
-  }
-
-  start(phase: string): void {
-    this.#starts.set(phase, this.#now());
-  }
-
-  async stop(phase: string): Promise<CpuSpent> {
-    const end = await this.#now();
-    const s = await this.#starts.get(phase)!;
-    return { total: end.total - s.total, main: end.main - s.main, workers: end.workers - s.workers, system: end.system - s.system, switches: end.switches - s.switches };
-  }
-}
-
-function describeCpu(c: CpuSpent, actions: number): string {
-  const ms = (us: number) => (us / 1000 / Math.max(1, actions)).toFixed(2);
-  return `executor process ${ms(c.total)} ms = main thread ${ms(c.main)} + sandbox workers ${ms(c.workers)} + other threads ${ms(c.total - c.main - c.workers)} (system ${ms(c.system)}); ${(c.switches / Math.max(1, actions)).toFixed(1)} context switches`;
-}
-
-/** CPU spent over several slices of one phase. */
-class CpuTotal {
-  #sum: CpuSpent = { total: 0, main: 0, workers: 0, system: 0, switches: 0 };
-  #actions = 0;
-
-  add(c: CpuSpent, actions: number): void {
-    const s = this.#sum;
-    this.#sum = { total: s.total + c.total, main: s.main + c.main, workers: s.workers + c.workers, system: s.system + c.system, switches: s.switches + c.switches };
-    this.#actions += actions;
-  }
-
-  describe(): string {
-    return describeCpu(this.#sum, this.#actions);
-  }
-}
-
 /** Length of one slice of the interleaved maximum-throughput comparison. */
 const SLICE_SECONDS = 2;
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'attex-bench-e2e-'));
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const config = parseExecutorConfig(
-    {
-      executorId: 'bench',
-      mode: 'simulated',
-      listen: { host: '127.0.0.1', port: 0 },
-      stateDir: 'state',
-      componentsDir: path.join(repoRoot, 'components'),
-      componentsCacheDir: path.join(repoRoot, '.attex/cache/components'),
-      actions: ['transform'],
-      evidence: { provider: 'sim' },
-      log: { origin: 'bench.attex.invalid/log' },
-      callers: [{ id: 'bench', publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64'), actions: ['*'] }],
-      limits: { poolSize, maxQueued: 10_000, ratePerSecond: 1e6, burst: 1e6 },
-    },
-    dir,
-  );
-  console.log(`starting executor (pool ${poolSize}, simulated TEE, ${availableParallelism()} cores)…`);
-  const running = await runExecutor({ config });
+  const bench = await startBenchExecutor(poolSize);
+  const { running, privateKey } = bench;
   try {
     const child = fork(fileURLToPath(import.meta.url), ['--client', running.url, '--seconds', String(seconds), '--rate', String(rate), '--concurrency', String(concurrency)], {
       env: { ...process.env, ATTEX_BENCH_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const pool = running.executor.pool;
-    const meter = new CpuMeter(pool);
     let onMessage: (m: { phase?: string; end?: boolean; fixed?: PhaseResult; slice?: SliceResult }) => void = () => undefined;
     child.on('message', (m) => onMessage(m as Parameters<typeof onMessage>[0]));
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`client exited (${code}) before the end`))));
+    let fixedStart: Promise<CpuSpent> | undefined;
     let fixedCpu: Promise<CpuSpent> | undefined;
     const f = await Promise.race([
       exited,
       new Promise<PhaseResult>((resolve) => {
         onMessage = (m) => {
           if (m.fixed) resolve(m.fixed);
-          else if (m.phase === 'fixed' && m.end) fixedCpu = meter.stop('fixed');
-          else if (m.phase === 'fixed') meter.start('fixed');
+          else if (m.phase === 'fixed' && m.end) fixedCpu = cpuSince(fixedStart!, pool);
+          else if (m.phase === 'fixed') fixedStart = cpuNow(pool);
         };
       }),
     ]);
@@ -345,7 +195,7 @@ async function main(): Promise<void> {
     // machine's speed during the run weighs on both figures alike.
     const commitsBefore = running.executor.ledger.commitStats;
     const sizeBeforeMax = running.executor.ledgerSize();
-    const text = new TextDecoder().decode(input);
+    const text = new TextDecoder().decode(BENCH_INPUT);
     const slices = Math.max(1, Math.round(seconds / SLICE_SECONDS));
     const e2eLatencies: number[] = [];
     let e2eErrors = 0;
@@ -353,28 +203,28 @@ async function main(): Promise<void> {
     let clientCpuMs = 0;
     let inCount = 0;
     let inElapsed = 0;
-    const e2eCpu = new CpuTotal();
-    const inCpu = new CpuTotal();
+    let e2eCpu = NO_CPU;
+    let inCpu = NO_CPU;
     for (let i = 0; i < slices; i++) {
-      meter.start('e2e');
+      const e2eStart = cpuNow(pool);
       const r = await Promise.race([exited, new Promise<SliceResult>((resolve) => {
         onMessage = (m) => m.slice && resolve(m.slice);
         child.send({ slice: (seconds * 1000) / slices });
       })]);
-      e2eCpu.add(await meter.stop('e2e'), r.latencies.length + r.errors);
+      e2eCpu = addCpu(e2eCpu, await cpuSince(e2eStart, pool));
       for (const l of r.latencies) e2eLatencies.push(l);
       e2eErrors += r.errors;
       e2eElapsed += r.elapsed;
       clientCpuMs += r.cpuMs;
 
-      meter.start('in-process');
+      const inStart = cpuNow(pool);
       const start = performance.now();
       const end = start + (seconds * 1000) / slices;
       let count = 0;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
           while (performance.now() < end) {
-            const run = await pool.run('transform', text);
+            const run = await pool.run(BENCH_ACTION, text);
             if (!run.ok) throw new Error(`in-process run failed: ${run.error?.code}`);
             count++;
           }
@@ -382,24 +232,23 @@ async function main(): Promise<void> {
       );
       inElapsed += (performance.now() - start) / 1000;
       inCount += count;
-      inCpu.add(await meter.stop('in-process'), count);
+      inCpu = addCpu(inCpu, await cpuSince(inStart, pool));
     }
     child.send({ done: true });
     const m = summarize(e2eLatencies, e2eErrors, e2eElapsed);
     const e2eRate = m.count / m.elapsed;
     const inRate = inCount / inElapsed;
     console.log(`  max throughput, concurrency ${concurrency}: ${e2eRate.toFixed(0)} actions/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms, errors ${m.errors}`);
-    console.log(`    CPU per action: ${e2eCpu.describe()}; client process ${(clientCpuMs / Math.max(1, m.count)).toFixed(2)} ms`);
+    console.log(`    CPU per action: ${describeCpu(e2eCpu, m.count + m.errors)}; client process ${(clientCpuMs / Math.max(1, m.count)).toFixed(2)} ms`);
     const commits = running.executor.ledger.commitStats;
     const entries = running.executor.ledgerSize() - sizeBeforeMax;
     const batches = commits.batches - commitsBefore.batches;
     console.log(`    log: ${entries} entries in ${batches} fsync batches (${(entries / Math.max(1, batches)).toFixed(1)} per fsync, each with its checkpoint)`);
     console.log(`in-process sandbox pool only (${slices} slices alternating with the e2e ones): ${inRate.toFixed(0)} actions/s`);
-    console.log(`    CPU per action: ${inCpu.describe()}`);
+    console.log(`    CPU per action: ${describeCpu(inCpu, inCount)}`);
     console.log(`ratio e2e max / in-process: ${(e2eRate / inRate).toFixed(2)} (target >= 0.6)`);
   } finally {
-    await running.close();
-    await rm(dir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

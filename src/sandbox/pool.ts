@@ -95,15 +95,21 @@ interface Slot {
 }
 
 /**
- * A JS heap cap for each worker (guest memory is WebAssembly memory, capped per manifest). Only
- * the old generation is set: pinning the young generation too (as 256/32 MiB did) made the
- * worker spend ~25% of its time in GC instead of ~18%, a fifth of its throughput. V8 also
- * scales how far the old generation may grow between full collections by this cap, and every
- * fresh instance leaves ~100 KiB there: at 256 MiB a worker collected at ~2x its ~6 MiB live
- * heap (every ~30 actions), at 2 GiB at 3-7x (~3x fewer full collections). The heap itself
- * stays under ~50 MiB either way.
+ * V8 heap limits for a worker whose JS heap may use `heapMb` (guest memory is WebAssembly
+ * memory, capped per manifest, not counted here).
+ * - The old generation gets the cap. V8 also scales by it how far the old generation may grow
+ *   between full collections, and every fresh instance leaves ~100 KiB there: at 256 MiB a
+ *   worker collected at ~2x its ~6 MiB live heap (every ~30 actions), at 2 GiB at 3-7x (~3x
+ *   fewer full collections). The heap itself stays under ~50 MiB either way.
+ * - The young generation is pinned to 1/8 of the cap (4-32 MiB): left to V8, a worker whose heap
+ *   filled up under a small cap aborted the whole process instead of dying alone. At 2 GiB,
+ *   pinned and unpinned pools measured within the machine's noise of each other.
  */
-const DEFAULT_RESOURCE_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 2048 };
+export function workerHeapLimits(heapMb: number): ResourceLimits {
+  return { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, heapMb >> 3)) };
+}
+
+const DEFAULT_RESOURCE_LIMITS: ResourceLimits = workerHeapLimits(2048);
 /** Shortest interval between two CPU samples of a running worker. */
 const MIN_CPU_SAMPLE_MS = 5;
 

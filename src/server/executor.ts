@@ -31,7 +31,7 @@ import {
   signStatement,
 } from '../receipts/index.ts';
 import type { BuildEvent } from '../sandbox/build.ts';
-import { FileKvStore, type LoadedComponent, SandboxPool } from '../sandbox/index.ts';
+import { FileKvStore, type LoadedComponent, SandboxPool, workerHeapLimits } from '../sandbox/index.ts';
 import { sha256, toHex } from '../util/index.ts';
 import { encodeBundle } from '../verify/index.ts';
 import { type ExecutorAttestation, attestExecutor } from './attest.ts';
@@ -155,9 +155,7 @@ export class AttestedExecutor implements ExecutorService {
         size: config.limits.poolSize,
         components,
         maxInputBytes: config.limits.bodyLimitBytes,
-        // The young generation stays pinned: with V8's own (larger) young generation, a worker
-        // whose heap fills up under a small cap aborted the whole process instead of dying alone.
-        workerResourceLimits: { maxOldGenerationSizeMb: config.limits.workerHeapMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, config.limits.workerHeapMb >> 3)) },
+        workerResourceLimits: workerHeapLimits(config.limits.workerHeapMb),
       });
       cleanup.push(() => pool.close());
       log?.info({ actions: components.map((c) => `${c.name}@${c.digest}`) }, 'components compiled');
