@@ -2,7 +2,12 @@
  * SandboxPool: a fixed set of worker threads running actions in fresh single-use instances.
  * Each worker pre-instantiates the next instance right after every run and says `ready`; new
  * work goes to ready workers first, so instantiation stays off the request path whenever one
- * is idle. Limits are enforced from here: a watchdog terminates and replaces a worker whose run
+ * is idle. When none is idle, a busy worker gets the next action queued behind its current one,
+ * so it starts that action the moment it is done instead of waiting for the main thread to see
+ * its result and answer (the main thread is often busy then: signing receipts, verifying
+ * requests). The pool takes a queued action back for a worker that goes idle sooner, or when
+ * its worker is terminated; see signal.ts for the claim that makes this race-free. Limits are
+ * enforced from here: a watchdog terminates and replaces a worker whose run
  * overruns `timeout_ms`, and a CPU sampler does the same when the worker thread's CPU time for
  * the run passes `cpu_ms`. A crashed worker is replaced too, and the pool keeps serving.
  */
@@ -16,7 +21,7 @@ import type { KvStore } from './kv.ts';
 import type { LoadedComponent } from './loader.ts';
 import type { Grants, Limits } from './manifest.ts';
 import type { HostRequest, LogEntry, MainToWorker, RunError, RunReply, WorkerToMain } from './protocol.ts';
-import { SIGNAL, SIGNAL_BYTES, signalViews } from './signal.ts';
+import { CLAIM_WORDS, SIGNAL, SIGNAL_BYTES, signalViews } from './signal.ts';
 
 export interface RunOptions {
   readonly secrets?: SecretSource;
@@ -53,6 +58,11 @@ export interface PoolOptions {
   readonly watchdogGraceMs?: number;
   /** Maximum input size in bytes (default 1 MiB). */
   readonly maxInputBytes?: number;
+  /**
+   * Actions the pool may queue behind a busy worker's run, taken back for a worker that goes
+   * idle first (default 2; 0 turns queueing off; at most 3).
+   */
+  readonly queueDepth?: number;
   /** V8 heap limits of each worker (default: 1 GiB old generation). WebAssembly memory is capped per manifest instead. */
   readonly workerResourceLimits?: ResourceLimits;
 }
@@ -61,6 +71,7 @@ export interface PoolOptions {
 export interface PoolStats {
   readonly size: number;
   readonly busy: number;
+  /** Actions waiting, in the pool or queued in a busy worker. */
   readonly queued: number;
   /** Workers terminated by the watchdog or CPU sampler, or crashed, and replaced. */
   readonly workersReplaced: number;
@@ -83,12 +94,23 @@ interface ActiveJob {
   cpuTimer: NodeJS.Timeout | undefined;
 }
 
+/** An action posted to a busy worker, not yet known (to the main thread) to have started. */
+interface QueuedJob {
+  readonly job: Job;
+  readonly runId: number;
+  /** Index of its claim word in the slot's signal. */
+  readonly claim: number;
+  readonly component: LoadedComponent;
+}
+
 interface Slot {
   worker: Worker;
   port: MessagePort;
   signal: Int32Array;
   cpuStart: Float64Array;
   job: ActiveJob | undefined;
+  /** Actions posted behind `job`, in the order the worker will reach them. */
+  queued: QueuedJob[];
   warmTimer: NodeJS.Timeout | undefined;
   registrations: Map<string, Array<() => void>>;
   dead: boolean;
@@ -110,6 +132,7 @@ export function workerHeapLimits(heapMb: number): ResourceLimits {
 }
 
 const DEFAULT_RESOURCE_LIMITS: ResourceLimits = workerHeapLimits(2048);
+const DEFAULT_QUEUE_DEPTH = 2;
 /** Shortest interval between two CPU samples of a running worker. */
 const MIN_CPU_SAMPLE_MS = 5;
 
@@ -127,6 +150,7 @@ export class SandboxPool {
   readonly #grace: number;
   readonly #maxInput: number;
   readonly #resourceLimits: ResourceLimits;
+  readonly #queueDepth: number;
   #nextRunId = 1;
   #replaced = 0;
   #closed = false;
@@ -136,6 +160,7 @@ export class SandboxPool {
     this.#grace = options.watchdogGraceMs ?? 50;
     this.#maxInput = options.maxInputBytes ?? 1 << 20;
     this.#resourceLimits = options.workerResourceLimits ?? DEFAULT_RESOURCE_LIMITS;
+    this.#queueDepth = Math.max(0, Math.min(options.queueDepth ?? DEFAULT_QUEUE_DEPTH, CLAIM_WORDS - 1));
   }
 
   static async create(options: PoolOptions = {}): Promise<SandboxPool> {
@@ -152,11 +177,16 @@ export class SandboxPool {
     return this.#components;
   }
 
+  /** Actions the pool takes without waiting in its own queue: one running and `queueDepth` queued per worker. */
+  get capacity(): number {
+    return this.#slots.length * (1 + this.#queueDepth);
+  }
+
   get stats(): PoolStats {
     return {
       size: this.#slots.length,
       busy: this.#slots.filter((s) => s.job !== undefined).length,
-      queued: this.#queue.length,
+      queued: this.#slots.reduce((n, s) => n + s.queued.length, this.#queue.length),
       workersReplaced: this.#replaced,
     };
   }
@@ -197,12 +227,12 @@ export class SandboxPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const job of this.#queue.splice(0)) {
-      job.resolve({ ok: false, error: { code: SandboxCodes.poolClosed, message: 'the sandbox pool closed' }, usage: emptyUsage(), durationMs: 0, component: { name: job.name, digest: '' } });
-    }
+    const closed = { code: SandboxCodes.poolClosed, message: 'the sandbox pool closed' };
+    for (const job of this.#queue.splice(0)) unrun(job, closed);
     await Promise.all(this.#slots.map(async (s) => {
       s.dead = true;
       clearTimeout(s.warmTimer);
+      for (const q of s.queued.splice(0)) unrun(q.job, closed, q.component.digest);
       for (const waiters of s.registrations.values()) for (const done of waiters) done();
       if (s.job) this.#finish(s, { ok: false, error: { code: SandboxCodes.poolClosed, message: 'the sandbox pool closed' } });
       s.port.close();
@@ -221,9 +251,10 @@ export class SandboxPool {
       stderr: true,
     });
     const { ints, cpuStart } = signalViews(sab);
-    const slot: Slot = { worker, port: port1, signal: ints, cpuStart, job: undefined, warmTimer: undefined, registrations: new Map(), dead: false };
+    const slot: Slot = { worker, port: port1, signal: ints, cpuStart, job: undefined, queued: [], warmTimer: undefined, registrations: new Map(), dead: false };
     worker.on('message', (msg: WorkerToMain) => {
       if (msg.type === 'result') this.#onResult(slot, msg);
+      else if (msg.type === 'host') void this.#onHostRequest(slot, msg);
       else if (msg.type === 'registered') this.#onRegistered(slot, msg.key);
     });
     const onDeath = (why: string) => {
@@ -232,7 +263,6 @@ export class SandboxPool {
     };
     worker.on('error', (e) => onDeath(String((e as { code?: unknown }).code ?? e.message).slice(0, 200)));
     worker.on('exit', (code) => onDeath(`exit code ${code}`));
-    port1.on('message', (req: HostRequest) => void this.#onHostRequest(slot, req));
     return slot;
   }
 
@@ -241,6 +271,14 @@ export class SandboxPool {
     if (slot.dead) return;
     slot.dead = true;
     clearTimeout(slot.warmTimer);
+    // Queued actions not started go back to the front of the queue, in order. One started
+    // (claimed) ran, or ran partly, so running it again could repeat its effects: it fails.
+    const requeue: Job[] = [];
+    for (const q of slot.queued.splice(0)) {
+      if (reclaim(slot, q)) requeue.push(q.job);
+      else unrun(q.job, { code: SandboxCodes.workerCrashed, message: `the sandbox worker ended (${error.code}) before this action's result reached the pool` }, q.component.digest);
+    }
+    this.#queue.unshift(...requeue);
     if (slot.job) this.#finish(slot, { ok: false, error });
     for (const waiters of slot.registrations.values()) for (const done of waiters) done();
     slot.registrations.clear();
@@ -284,22 +322,69 @@ export class SandboxPool {
   #dispatch(): void {
     while (this.#queue.length > 0) {
       // A worker with a warm instance first (flag in shared memory: no message per run); a
-      // re-warming one only when none is ready (its run then waits for the warm-up).
-      const slot = this.#slots.find((s) => !s.job && !s.dead && Atomics.load(s.signal, SIGNAL.ready) === 1) ?? this.#slots.find((s) => !s.job && !s.dead);
+      // re-warming one only when none is ready (its run then waits for the warm-up); else queue
+      // the action behind the run that started longest ago.
+      const slot = this.#idleSlot() ?? this.#slotToQueueBehind();
       if (!slot) return;
       const job = this.#queue.shift()!;
       const component = this.#components.get(job.name);
       if (!component) {
-        job.resolve({ ok: false, error: { code: SandboxCodes.unknownAction, message: `no action named '${job.name}'` }, usage: emptyUsage(), durationMs: 0, component: { name: job.name, digest: '' } });
+        unrun(job, { code: SandboxCodes.unknownAction, message: `no action named '${job.name}'` });
         continue;
       }
-      this.#start(slot, job, component);
+      if (slot.job) this.#queueBehind(slot, job, component);
+      else this.#start(slot, job, component, this.#takeRunId(), false);
+    }
+    // A worker that went idle takes over an action still queued behind another worker's run,
+    // which may be a long one.
+    for (let idle = this.#idleSlot(); idle; idle = this.#idleSlot()) {
+      // The last one queued: the others may be about to start. A failed reclaim means that
+      // worker already started it, and its result is on the way.
+      const owner = this.#slots.find((s) => !s.dead && s.queued.length > 0 && reclaim(s, s.queued.at(-1)!));
+      if (!owner) return;
+      const taken = owner.queued.pop()!;
+      this.#start(idle, taken.job, taken.component, this.#takeRunId(), false);
     }
   }
 
-  #start(slot: Slot, job: Job, component: LoadedComponent): void {
+  #idleSlot(): Slot | undefined {
+    return this.#slots.find((s) => !s.job && !s.dead && Atomics.load(s.signal, SIGNAL.ready) === 1) ?? this.#slots.find((s) => !s.job && !s.dead);
+  }
+
+  #slotToQueueBehind(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.#slots) {
+      if (!s.job || s.dead || s.queued.length >= this.#queueDepth || freeClaim(s) === undefined) continue;
+      if (!best || s.queued.length < best.queued.length || (s.queued.length === best.queued.length && s.job.start < best.job!.start)) best = s;
+    }
+    return best;
+  }
+
+  /** Run ids are stored in an Int32Array: they wrap before 2^31 (ids only need to differ per worker). */
+  #takeRunId(): number {
+    const id = this.#nextRunId;
+    this.#nextRunId = id >= 0x7fffffff ? 1 : id + 1;
+    return id;
+  }
+
+  /** Post `job` to a busy worker; the worker claims it when its current run is done. */
+  #queueBehind(slot: Slot, job: Job, component: LoadedComponent): void {
+    const runId = this.#takeRunId();
+    const claim = freeClaim(slot)!;
+    slot.queued.push({ job, runId, claim, component });
+    Atomics.store(slot.signal, claim, runId);
+    this.#post(slot, job, component, runId, claim);
+  }
+
+  /** The worker's run finished and it has moved on to the action queued behind it. */
+  #promote(slot: Slot): void {
+    const next = slot.queued.shift()!;
+    this.#start(slot, next.job, next.component, next.runId, true);
+  }
+
+  /** Make `job` the slot's run: host context, watchdog and CPU sampler; post it unless it already was. */
+  #start(slot: Slot, job: Job, component: LoadedComponent, runId: number, posted: boolean): void {
     const { grants, limits } = component.manifest;
-    const runId = this.#nextRunId++;
     const start = performance.now();
     clearTimeout(slot.warmTimer); // the run's own watchdog covers a warm-up that never ends
     const host: HostRunContext = {
@@ -313,8 +398,13 @@ export class SandboxPool {
     // and nothing at all when the wall-clock limit comes first.
     const cpuTimer = limits.cpu_ms < limits.timeout_ms ? setTimeout(() => void this.#sampleCpu(slot, runId), limits.cpu_ms) : undefined;
     slot.job = { job, runId, host, start, watchdog, cpuTimer, component };
+    if (!posted) this.#post(slot, job, component, runId, undefined);
+  }
+
+  #post(slot: Slot, job: Job, component: LoadedComponent, runId: number, claim: number | undefined): void {
+    const { grants, limits } = component.manifest;
     const config = grants.config.filter((k) => job.options.config?.[k] !== undefined).map((k) => [k, job.options.config![k]!] as const);
-    slot.worker.postMessage({ type: 'run', runId, key: component.payload.key, input: job.input, grants: grants as Grants, limits: limits as Limits, config } satisfies MainToWorker);
+    slot.worker.postMessage({ type: 'run', runId, claim, key: component.payload.key, input: job.input, grants: grants as Grants, limits: limits as Limits, config } satisfies MainToWorker);
   }
 
   /** Compare the worker thread's CPU time since its run started with `cpu_ms`; terminate on overrun. */
@@ -360,12 +450,15 @@ export class SandboxPool {
   #onResult(slot: Slot, reply: RunReply): void {
     if (slot.job?.runId !== reply.runId) return;
     const limits = slot.job.component.manifest.limits;
+    this.#finish(slot, reply);
+    // The worker moves on to the first action queued behind this run (claimed, or about to be:
+    // a promoted action is no longer taken back).
+    if (slot.queued.length > 0) return this.#promote(slot);
     // A warm-up that never ends (e.g. a start function that loops) must not park the worker.
     clearTimeout(slot.warmTimer);
     slot.warmTimer = setTimeout(() => {
       if (!slot.job && Atomics.load(slot.signal, SIGNAL.ready) === 0) this.#kill(slot, { code: SandboxCodes.timeout, message: 'instantiation did not finish' });
     }, limits.timeout_ms + this.#grace);
-    this.#finish(slot, reply);
   }
 
   #finish(slot: Slot, reply: { ok: boolean; output?: string; error?: RunError; usage?: RunReply['usage'] }): void {
@@ -374,18 +467,40 @@ export class SandboxPool {
     clearTimeout(active.watchdog);
     clearTimeout(active.cpuTimer);
     slot.job = undefined;
-    const usage: ActionUsage = { ...emptyUsage(), ...(reply.usage ?? {}), ...active.host.usage };
+    const { wallMs, ...workerUsage } = reply.usage ?? { wallMs: undefined };
+    const usage: ActionUsage = { ...emptyUsage(), ...workerUsage, ...active.host.usage };
     const result: RunResult = {
       ok: reply.ok,
       ...(reply.output !== undefined ? { output: reply.output } : {}),
       ...(reply.error !== undefined ? { error: reply.error } : {}),
       usage,
-      durationMs: Math.round((performance.now() - active.start) * 1000) / 1000,
+      // The worker's own figure when it answered: a queued action may have started, even
+      // finished, before the main thread saw the run ahead of it end.
+      durationMs: wallMs ?? Math.round((performance.now() - active.start) * 1000) / 1000,
       component: { name: active.component.name, digest: active.component.digest },
     };
     active.job.resolve(result);
     queueMicrotask(() => this.#dispatch());
   }
+}
+
+/**
+ * A claim word not in use. There is one while fewer than CLAIM_WORDS - 1 actions are queued:
+ * only the one the worker is moving on to may still hold a word besides them.
+ */
+function freeClaim(slot: Slot): number | undefined {
+  for (let w = SIGNAL.firstClaim; w < SIGNAL.firstClaim + CLAIM_WORDS; w++) if (Atomics.load(slot.signal, w) === 0) return w;
+  return undefined;
+}
+
+/** Take a queued action back from a worker that has not started it; false if it has. */
+function reclaim(slot: Slot, next: QueuedJob): boolean {
+  return Atomics.compareExchange(slot.signal, next.claim, next.runId, 0) === next.runId;
+}
+
+/** Answer a job that never reached a worker. */
+function unrun(job: Job, error: RunError, digest = ''): void {
+  job.resolve({ ok: false, error, usage: emptyUsage(), durationMs: 0, component: { name: job.name, digest } });
 }
 
 export function assertPoolOpen(pool: SandboxPool | undefined): asserts pool is SandboxPool {

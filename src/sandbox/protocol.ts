@@ -20,6 +20,8 @@ export interface ComponentPayload {
 export interface RunRequest {
   readonly type: 'run';
   readonly runId: number;
+  /** Set when sent while the worker was busy: the index of the word to claim before running it. */
+  readonly claim: number | undefined;
   readonly key: string;
   readonly input: string;
   readonly grants: Grants;
@@ -43,6 +45,8 @@ export interface WorkerUsage {
   stdioBytes: number;
   cpuMs: number;
   memoryBytes: number;
+  /** Wall time of the run in the worker (the pool may see its result later). */
+  wallMs: number;
 }
 
 export interface RunError {
@@ -70,7 +74,14 @@ export type HostOp =
   | 'kv.exists'
   | 'kv.list';
 
+/**
+ * Sent on the worker's parent port, like results, so the pool sees a run's host calls after the
+ * result of the run before it (a worker may start a queued action before the pool has seen
+ * that result). Replies come back on the dedicated host port, which the worker reads
+ * synchronously.
+ */
 export interface HostRequest {
+  readonly type: 'host';
   readonly seq: number;
   readonly runId: number;
   readonly op: HostOp;
@@ -84,4 +95,4 @@ export interface HostReply {
 }
 
 export type MainToWorker = { type: 'register'; component: ComponentPayload } | RunRequest | { type: 'unregister'; key: string };
-export type WorkerToMain = RunReply | { type: 'registered'; key: string };
+export type WorkerToMain = RunReply | HostRequest | { type: 'registered'; key: string };

@@ -17,7 +17,7 @@ import { ACTION_EXPORT } from './imports-policy.ts';
 import { SandboxCodes } from './errors.ts';
 import { type MemoryLease, MemoryLeases, memoryTypesOf } from './memory-lease.ts';
 import { SIGNAL, signalViews } from './signal.ts';
-import type { ComponentPayload, HostOp, HostReply, MainToWorker, RunError, RunReply, RunRequest, WorkerUsage } from './protocol.ts';
+import type { ComponentPayload, HostOp, HostReply, HostRequest, MainToWorker, RunError, RunReply, RunRequest, WorkerUsage } from './protocol.ts';
 
 interface WarmInstance {
   readonly run: (input: string) => unknown;
@@ -49,7 +49,7 @@ let seq = 0;
 function hostCall(run: ActiveRun, op: HostOp, args: unknown[]): HostReply['result'] {
   const mySeq = ++seq;
   Atomics.store(ints, SIGNAL.hostReply, 0);
-  hostPort.postMessage({ seq: mySeq, runId: run.request.runId, op, args });
+  parentPort!.postMessage({ type: 'host', seq: mySeq, runId: run.request.runId, op, args } satisfies HostRequest);
   for (;;) {
     for (let m = receiveMessageOnPort(hostPort); m !== undefined; m = receiveMessageOnPort(hostPort)) {
       const reply = m.message as HostReply;
@@ -140,7 +140,7 @@ function classify(err: unknown, active: ActiveRun | undefined, inst: WarmInstanc
 const CAP_HEADROOM_BYTES = 1 << 20;
 
 function emptyUsage(): WorkerUsage {
-  return { hostCalls: 0, logs: [], configRead: [], denied: [], stdioBytes: 0, cpuMs: 0, memoryBytes: 0 };
+  return { hostCalls: 0, logs: [], configRead: [], denied: [], stdioBytes: 0, cpuMs: 0, memoryBytes: 0, wallMs: 0 };
 }
 
 function threadCpuMicros(): number {
@@ -175,6 +175,7 @@ function run(req: RunRequest): { reply: RunReply; used?: WarmInstance } {
     Atomics.store(ints, SIGNAL.runId, 0);
   }
   usage.cpuMs = Math.round((threadCpuMicros() - cpu0) / 100) / 10;
+  usage.wallMs = Math.round((performance.now() - start) * 1000) / 1000;
   usage.memoryBytes = inst ? memoryBytes(inst.memories) : 0;
   if (reply.ok && usage.cpuMs > req.limits.cpu_ms) {
     reply = { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.cpu, message: `used ${usage.cpuMs} ms of CPU, limit ${req.limits.cpu_ms} ms` }, usage };
@@ -223,6 +224,8 @@ parentPort!.on('message', (msg: MainToWorker) => {
   } else if (msg.type === 'unregister') {
     entries.delete(msg.key);
   } else if (msg.type === 'run') {
+    // An action queued behind the previous one runs only if the pool has not taken it back.
+    if (msg.claim !== undefined && Atomics.compareExchange(ints, msg.claim, msg.runId, 0) !== msg.runId) return;
     const { reply, used } = run(msg);
     parentPort!.postMessage(reply);
     // Zero the spent instance's memory and re-warm right away, before the next message is read:

@@ -187,7 +187,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   app.get('/metrics', { schema: routeSchemas.metrics }, async (_req, reply) => {
     const pool = opts.service.poolStats();
     metrics.poolBusy.set(pool.running);
-    metrics.queueDepth.set(queue.stats.queued);
+    metrics.queueDepth.set(queue.stats.queued + pool.queued);
     metrics.ledgerSize.set(opts.service.ledgerSize());
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -36,6 +36,9 @@ export interface ExecutorConfig {
   readonly bearerTokens?: ReadonlyArray<{ readonly caller: string; readonly tokenFile: string }>;
   readonly limits: {
     readonly poolSize: number;
+    /** Actions queued in each busy worker behind its run, so it need not wait for the event loop (0-3). */
+    readonly workerQueueDepth: number;
+    /** Actions allowed to wait beyond what the workers hold (poolSize × (1 + workerQueueDepth)). */
     readonly maxQueued: number;
     readonly bodyLimitBytes: number;
     readonly ratePerSecond: number;
@@ -109,6 +112,7 @@ const schema = {
       type: 'object', additionalProperties: false,
       properties: {
         poolSize: { type: 'integer', minimum: 1, maximum: 256 },
+        workerQueueDepth: { type: 'integer', minimum: 0, maximum: 3 },
         maxQueued: { type: 'integer', minimum: 0, maximum: 100000 },
         bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
         ratePerSecond: { type: 'number', exclusiveMinimum: 0 },
@@ -129,6 +133,7 @@ const validate = new Ajv({ allErrors: false, strict: true }).compile(schema);
 
 export const DEFAULT_LIMITS: ExecutorConfig['limits'] = {
   poolSize: 2,
+  workerQueueDepth: 2,
   maxQueued: 256,
   bodyLimitBytes: 1024 * 1024,
   ratePerSecond: 500,

@@ -153,6 +153,7 @@ export class AttestedExecutor implements ExecutorService {
       }
       const pool = await SandboxPool.create({
         size: config.limits.poolSize,
+        queueDepth: config.limits.workerQueueDepth,
         components,
         maxInputBytes: config.limits.bodyLimitBytes,
         workerResourceLimits: workerHeapLimits(config.limits.workerHeapMb),
@@ -245,14 +246,13 @@ export class AttestedExecutor implements ExecutorService {
     try {
       const admit = req.admit ?? (<T>(task: () => Promise<T>) => task());
       const { run, startedAt, finishedAt } = await admit(async () => {
-        this.#running++;
-        try {
-          const started = this.#clock();
-          const r = await this.pool.run(component.name, Buffer.from(req.inputBytes).toString('utf8'), { secrets: this.attestation.secrets, kv: this.#kv });
-          return { run: r, startedAt: started, finishedAt: this.#clock() };
-        } finally {
-          this.#running--;
-        }
+        const handedOver = this.#clock();
+        const r = await this.pool.run(component.name, Buffer.from(req.inputBytes).toString('utf8'), { secrets: this.attestation.secrets, kv: this.#kv });
+        const finishedAt = this.#clock();
+        // The action may have waited in the pool for a worker; the receipt's start is when a
+        // worker took it (never before it was handed to the pool).
+        const startedAt = new Date(Math.max(handedOver.getTime(), finishedAt.getTime() - Math.ceil(r.durationMs)));
+        return { run: r, startedAt, finishedAt };
       });
       const output = run.ok && run.output !== undefined ? new TextEncoder().encode(run.output) : new Uint8Array(0);
       if (!run.ok) this.#logger?.warn({ invocationId, action: component.name, code: run.error?.code }, 'action failed');
@@ -347,7 +347,8 @@ export class AttestedExecutor implements ExecutorService {
   }
 
   poolStats(): { running: number; queued: number } {
-    return { running: this.#running, queued: 0 };
+    const { busy, queued } = this.pool.stats;
+    return { running: busy, queued };
   }
 
   ledgerSize(): number {

@@ -22,7 +22,7 @@ export function createMetrics(): ExecutorMetrics {
     requestSeconds: new Histogram({ name: 'attex_http_request_duration_seconds', help: 'HTTP request latency', labelNames: ['route', 'status'], buckets, registers: [registry] }),
     ledgerSize: new Gauge({ name: 'attex_ledger_entries', help: 'Entries in the transparency log', registers: [registry] }),
     poolBusy: new Gauge({ name: 'attex_pool_running', help: 'Actions running in the sandbox pool', registers: [registry] }),
-    queueDepth: new Gauge({ name: 'attex_pool_queued', help: 'Actions waiting for a sandbox worker', registers: [registry] }),
+    queueDepth: new Gauge({ name: 'attex_pool_queued', help: 'Actions admitted and waiting for a sandbox worker', registers: [registry] }),
     rejected: new Counter({ name: 'attex_requests_rejected_total', help: 'Requests refused before running, by reason code', labelNames: ['reason'], registers: [registry] }),
   };
 }

@@ -69,7 +69,9 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
       allowBearer: config.mode === 'simulated',
       bodyLimitBytes: config.limits.bodyLimitBytes,
       requestTimeoutMs: config.limits.requestTimeoutMs,
-      concurrency: config.limits.poolSize,
+      // What the pool takes at once: each busy worker also has actions queued behind its run
+      // (see SandboxPool), so it does not wait for the event loop between two actions.
+      concurrency: executor.pool.capacity,
       maxQueued: config.limits.maxQueued,
       rateLimit: { ratePerSecond: config.limits.ratePerSecond, burst: config.limits.burst },
       ...(o.clock ? { clock: o.clock } : {}),

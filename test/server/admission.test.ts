@@ -30,8 +30,9 @@ beforeAll(async () => {
     dir,
     actions: ['transform', 'slow', 'crash-worker'],
     callers: Object.values(callers),
-    // One worker, no waiting room: a second concurrent action is refused at once.
-    limits: { poolSize: 1, maxQueued: 0, ratePerSecond: 0.5, burst: 3, workerHeapMb: 32, shutdownGraceMs: 20_000 },
+    // One worker, nothing queued behind its run, no waiting room: a second concurrent action
+    // is refused at once.
+    limits: { poolSize: 1, workerQueueDepth: 0, maxQueued: 0, ratePerSecond: 0.5, burst: 3, workerHeapMb: 32, shutdownGraceMs: 20_000 },
   });
 });
 

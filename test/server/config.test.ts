@@ -52,6 +52,7 @@ describe('executor config', () => {
     refused({ ...base, extra: 1 }, '/extra');
     refused({ ...base, listen: { host: 'x', port: 70000 } }, '/listen/port');
     refused({ ...base, limits: { poolSize: 0 } }, '/limits/poolSize');
+    refused({ ...base, limits: { workerQueueDepth: 4 } }, '/limits/workerQueueDepth');
     refused({ ...base, mode: 'production' }, '/evidence/provider');
     refused({ ...base, mode: 'production', evidence: { provider: 'auto' }, bearerTokens: [{ caller: 'a', tokenFile: 't' }] }, '/bearerTokens');
     refused({ ...base, callers: [...base.callers, { ...base.callers[0] }] }, '/callers/1/id');
