@@ -63,7 +63,7 @@ export interface PoolOptions {
    * idle first (default 2; 0 turns queueing off; at most 3).
    */
   readonly queueDepth?: number;
-  /** V8 heap limits of each worker (default: 1 GiB old generation). WebAssembly memory is capped per manifest instead. */
+  /** V8 heap limits of each worker (default: workerHeapLimits(2048)). WebAssembly memory is capped per manifest instead. */
   readonly workerResourceLimits?: ResourceLimits;
 }
 
@@ -234,7 +234,7 @@ export class SandboxPool {
       clearTimeout(s.warmTimer);
       for (const q of s.queued.splice(0)) unrun(q.job, closed, q.component.digest);
       for (const waiters of s.registrations.values()) for (const done of waiters) done();
-      if (s.job) this.#finish(s, { ok: false, error: { code: SandboxCodes.poolClosed, message: 'the sandbox pool closed' } });
+      if (s.job) this.#finish(s, { ok: false, error: closed });
       s.port.close();
       await s.worker.terminate();
     }));
