@@ -89,7 +89,8 @@ const executor = running.executor;
 const pool = executor.pool;
 const component = pool.components.get(BENCH_ACTION)!;
 const caller = { id: 'bench', actions: ['*'] };
-const queue = new DispatchQueue({ concurrency: poolSize, maxQueued: 10_000 });
+// Admission as in the executor: as many as the pool holds, queued actions in its workers included.
+const queue = new DispatchQueue({ concurrency: pool.capacity, maxQueued: 10_000 });
 const replay = new ReplayCache();
 
 // Requests for layer 4 are signed ahead (as a client would), so signing is not measured.
@@ -194,7 +195,7 @@ async function httpPathCost(result: DispatchResult): Promise<void> {
   };
   const { app } = await createExecutorApp({
     service, callers: [], bearerTokens: [{ token: DEV_TOKEN, caller }], allowBearer: true,
-    concurrency: poolSize, maxQueued: 10_000, rateLimit: { ratePerSecond: 1e6, burst: 1e6 },
+    concurrency: pool.capacity, maxQueued: 10_000, rateLimit: { ratePerSecond: 1e6, burst: 1e6 },
   });
   const url = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
   try {
