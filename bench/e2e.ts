@@ -5,7 +5,8 @@
  * commit) → tlog-proof in the response. The client runs in a child process (its own event loop;
  * it still shares the machine's cores; requests are signed before each phase, see Connection):
  *   1. fixed offered load (open loop, default 300/s): achieved rate, latency from each request's
- *      scheduled send time (so a stall is not hidden by the client slowing down);
+ *      scheduled send time (so a stall is not hidden by the client slowing down), after
+ *      `--warmup` seconds at the same rate that are not counted (their p99 is printed);
  *   2. maximum throughput (closed loop, `--concurrency` requests in flight), in 2-second slices
  *      that alternate with slices of the same action through the same sandbox pool in-process
  *      (no HTTP, signatures, receipts or log), so that the ratio of the two is not skewed by the
@@ -14,7 +15,7 @@
  * sandbox workers and the rest (V8's GC and compiler threads, libuv's file-system threads), and
  * the process's context switches per action. bench:e2e-layers breaks the cost down further.
  *
- *   npm run bench:e2e [-- --seconds 8 --rate 300 --concurrency 16 --pool 2]
+ *   npm run bench:e2e [-- --seconds 8 --rate 300 --warmup 3 --concurrency 16 --pool 2]
  *
  * Targets: ≥ 300 actions/s end to end, p99 ≤ 50 ms at that rate, e2e ≥ 0.6× in-process.
  */
@@ -30,6 +31,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '8' },
     rate: { type: 'string', default: '300' },
+    warmup: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '16' },
     pool: { type: 'string' },
     client: { type: 'string' }, // internal: run as the client process against this URL
@@ -37,6 +39,7 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
+const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const poolSize = Number(values.pool ?? Math.max(1, availableParallelism()));
 
@@ -80,6 +83,7 @@ async function runClient(url: string, keyPem: string): Promise<void> {
   const all: Connection[] = [];
   const one = async (request: Buffer): Promise<boolean> => {
     let conn = idle.pop();
+    while (conn && !conn.isOpen) conn = idle.pop(); // idle past the server's keep-alive timeout
     if (!conn) {
       conn = await Connection.open(target);
       all.push(conn);
@@ -94,23 +98,30 @@ async function runClient(url: string, keyPem: string): Promise<void> {
   };
   for (const r of await presign(100)) await one(r); // warm-up: connections, JIT, sandbox instances
 
-  // 1. Open loop at a fixed rate; latency counts from the scheduled send time.
-  const fixed: number[] = [];
-  let fixedErrors = 0;
-  const total = Math.round(rate * seconds);
-  const fixedRequests = await presign(total);
+  // 1. Open loop at a fixed rate; latency counts from the scheduled send time. The first
+  //    `warmup` seconds at that rate are not counted: V8 is still compiling the request path
+  //    and sizing the workers' heaps, and the p99 of a freshly started executor's first second
+  //    is 2-4x that of the following ones.
+  const openLoop = async (requests: Buffer[]): Promise<PhaseResult> => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const t0 = performance.now() + 10;
+    const inflight: Promise<void>[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      const due = t0 + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      inflight.push(one(requests[i]!).then((ok) => (ok ? void latencies.push(performance.now() - due) : void errors++), () => void errors++));
+    }
+    await Promise.all(inflight);
+    return summarize(latencies, errors, (performance.now() - t0) / 1000);
+  };
+  const warmupRequests = await presign(Math.round(rate * warmup));
+  const fixedRequests = await presign(Math.round(rate * seconds));
+  const warmupResult = await openLoop(warmupRequests);
   process.send!({ phase: 'fixed' });
-  const t0 = performance.now() + 10;
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(one(fixedRequests[i]!).then((ok) => (ok ? void fixed.push(performance.now() - due) : void fixedErrors++), () => void fixedErrors++));
-  }
-  await Promise.all(inflight);
+  const fixedResult = await openLoop(fixedRequests);
   process.send!({ phase: 'fixed', end: true });
-  const fixedResult = summarize(fixed, fixedErrors, (performance.now() - t0) / 1000);
 
   // 2. Closed loop: maximum throughput with `concurrency` requests in flight (and connections),
   //    in slices the server asks for (it runs the in-process baseline between them).
@@ -137,7 +148,7 @@ async function runClient(url: string, keyPem: string): Promise<void> {
     const cpu = process.cpuUsage(cpuStart);
     return { latencies, errors, elapsed: (performance.now() - start) / 1000, cpuMs: (cpu.user + cpu.system) / 1000 };
   };
-  process.send!({ fixed: fixedResult });
+  process.send!({ fixed: fixedResult, warmup: warmupResult });
   process.on('message', (m: { slice?: number; done?: boolean }) => {
     if (m.done) {
       for (const c of all) c.close();
@@ -166,21 +177,21 @@ async function main(): Promise<void> {
   const bench = await startBenchExecutor(poolSize);
   const { running, privateKey } = bench;
   try {
-    const child = fork(fileURLToPath(import.meta.url), ['--client', running.url, '--seconds', String(seconds), '--rate', String(rate), '--concurrency', String(concurrency)], {
+    const child = fork(fileURLToPath(import.meta.url), ['--client', running.url, '--seconds', String(seconds), '--rate', String(rate), '--warmup', String(warmup), '--concurrency', String(concurrency)], {
       env: { ...process.env, ATTEX_BENCH_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const pool = running.executor.pool;
-    let onMessage: (m: { phase?: string; end?: boolean; fixed?: PhaseResult; slice?: SliceResult }) => void = () => undefined;
+    let onMessage: (m: { phase?: string; end?: boolean; fixed?: PhaseResult; warmup?: PhaseResult; slice?: SliceResult }) => void = () => undefined;
     child.on('message', (m) => onMessage(m as Parameters<typeof onMessage>[0]));
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`client exited (${code}) before the end`))));
     let fixedStart: Promise<CpuSpent> | undefined;
     let fixedCpu: Promise<CpuSpent> | undefined;
-    const f = await Promise.race([
+    const [f, w] = await Promise.race([
       exited,
-      new Promise<PhaseResult>((resolve) => {
+      new Promise<[PhaseResult, PhaseResult]>((resolve) => {
         onMessage = (m) => {
-          if (m.fixed) resolve(m.fixed);
+          if (m.fixed && m.warmup) resolve([m.fixed, m.warmup]);
           else if (m.phase === 'fixed' && m.end) fixedCpu = cpuSince(fixedStart!, pool);
           else if (m.phase === 'fixed') fixedStart = cpuNow(pool);
         };
@@ -188,6 +199,7 @@ async function main(): Promise<void> {
     ]);
     console.log('e2e (signed HTTP + auth + sandbox + receipt + durable log + checkpoint + proof), client in its own process:');
     console.log(`  fixed load ${rate}/s for ${seconds} s: achieved ${(f.count / f.elapsed).toFixed(0)} actions/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(1)} ms, errors ${f.errors}`);
+    console.log(`    after ${warmup} s at the same rate, not counted (p99 ${w.p99.toFixed(1)} ms, errors ${w.errors})`);
     console.log(`    CPU per action: ${describeCpu(await fixedCpu!, f.count + f.errors)}`);
 
     // Maximum throughput, end to end and in-process (the same action through the same pool: no

@@ -92,7 +92,13 @@ export class Connection {
     });
   }
 
+  /** False once the socket closed (the server closes keep-alive connections idle for 10 s). */
+  get isOpen(): boolean {
+    return !this.#socket.destroyed;
+  }
+
   send(request: Buffer): Promise<{ status: number; body: string }> {
+    if (this.#socket.destroyed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => {
       this.#waiting = { resolve, reject };
       this.#socket.write(request);
