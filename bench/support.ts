@@ -98,7 +98,7 @@ export class Connection {
   }
 
   send(request: Buffer): Promise<{ status: number; body: string }> {
-    if (this.#socket.destroyed) return Promise.reject(new Error('connection closed'));
+    if (!this.isOpen) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => {
       this.#waiting = { resolve, reject };
       this.#socket.write(request);
