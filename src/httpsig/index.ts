@@ -7,11 +7,13 @@
  * a skew window, recomputes the content digest from the exact body bytes, and refuses a
  * (keyid, nonce) pair it has already seen inside the window (replay protection).
  *
- * Signature bases are built by the `http-message-signatures` library; the policy (what must be
- * covered, freshness, replay) is ours.
+ * Signature bases are built by the `http-message-signatures` library and structured fields are
+ * parsed by `structured-headers`; the policy (one `attex` signature, what it must cover,
+ * freshness, replay) is ours.
  */
 import { createHash, createPublicKey, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto';
 import { httpbis } from 'http-message-signatures';
+import { type Dictionary, isInnerList, parseDictionary, serializeDictionary } from 'structured-headers';
 import { AttexError } from '../errors/index.ts';
 
 export const SIGNATURE_LABEL = 'attex';
@@ -108,45 +110,56 @@ function header(headers: HttpRequestParts['headers'], name: string): string | un
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-/** Verifies a signed request; throws AttexError `auth.*` (all map to HTTP 401). */
+/**
+ * Verifies a signed request; throws AttexError `auth.*` (all map to HTTP 401).
+ *
+ * Only the `attex` members of Signature-Input and Signature count. They are parsed as RFC 8941
+ * dictionaries (a repeated key: the last one wins, as the RFC says), checked against our policy,
+ * and then re-serialized on their own for the library to verify, so the signature that is
+ * verified is exactly the one whose freshness and nonce were checked, whatever other labels a
+ * request carries. The receipt records those re-serialized members.
+ */
 export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOptions): Promise<VerifiedRequestSignature> {
-  const signatureInput = header(req.headers, 'signature-input');
-  const signature = header(req.headers, 'signature');
+  const signatureInputHeader = header(req.headers, 'signature-input');
+  const signatureHeader = header(req.headers, 'signature');
   const digest = header(req.headers, 'content-digest');
-  if (!signatureInput || !signature) throw new AttexError('auth.unsigned', 'request is not signed: Signature and Signature-Input headers are required (RFC 9421)');
-  if (signatureInput.length > 2048 || signature.length > 1024) throw new AttexError('auth.malformed-signature', 'signature headers are too long');
+  if (!signatureInputHeader || !signatureHeader) throw new AttexError('auth.unsigned', 'request is not signed: Signature and Signature-Input headers are required (RFC 9421)');
+  if (signatureInputHeader.length > 2048 || signatureHeader.length > 1024) throw new AttexError('auth.malformed-signature', 'signature headers are too long');
   if (!digest) throw new AttexError('auth.missing-digest', 'Content-Digest header is required and must be covered by the signature');
   if (digest !== contentDigest(req.body)) throw new AttexError('auth.digest-mismatch', 'Content-Digest does not match the request body');
 
-  const params = parseSignatureParams(signatureInput);
+  const ours = readSignature(signatureInputHeader, signatureHeader);
   const maxSkew = opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
   const nowSeconds = Math.floor(opts.now.getTime() / 1000);
-  if (Math.abs(nowSeconds - params.created) > maxSkew) {
-    throw new AttexError('auth.stale-signature', `signature created ${params.created} is outside the ${maxSkew}s window around ${nowSeconds}`);
+  if (Math.abs(nowSeconds - ours.created) > maxSkew) {
+    throw new AttexError('auth.stale-signature', `signature created ${ours.created} is outside the ${maxSkew}s window around ${nowSeconds}`);
   }
-  const key = opts.lookupKey(params.keyId);
-  if (!key) throw new AttexError('auth.unknown-key', `no caller is configured with key id '${params.keyId}'`);
+  const key = opts.lookupKey(ours.keyId);
+  if (!key) throw new AttexError('auth.unknown-key', `no caller is configured with key id '${ours.keyId}'`);
 
   let ok: boolean | null;
   try {
     const url = new URL(req.url, 'http://attex.invalid');
+    const headers = normalizeHeaders(req.headers);
+    headers['signature-input'] = ours.signatureInput;
+    headers['signature'] = ours.signature;
     ok = await httpbis.verifyMessage(
       {
-        keyLookup: async () => ({ id: params.keyId, algs: ['ed25519'], verify: async (data: Buffer, sig: Buffer) => edVerify(null, data, key, sig) }),
+        keyLookup: async () => ({ id: ours.keyId, algs: ['ed25519'], verify: async (data: Buffer, sig: Buffer) => edVerify(null, data, key, sig) }),
         requiredFields: [...COVERED_COMPONENTS],
         requiredParams: ['created', 'keyid', 'alg', 'nonce'],
         notAfter: nowSeconds + maxSkew,
       },
-      { method: req.method.toUpperCase(), url: url.href, headers: normalizeHeaders(req.headers) },
+      { method: req.method.toUpperCase(), url: url.href, headers },
     );
   } catch (err) {
     throw new AttexError('auth.bad-signature', `signature does not verify: ${err instanceof Error ? err.message : String(err)}`);
   }
   if (ok !== true) throw new AttexError('auth.bad-signature', 'signature does not verify with the caller key');
-  if (!opts.replay.remember(params.keyId, params.nonce, nowSeconds)) {
+  if (!opts.replay.remember(ours.keyId, ours.nonce, nowSeconds)) {
     throw new AttexError('auth.replayed', 'this signed request was already received (nonce reused)');
   }
-  return { keyId: params.keyId, signatureInput, signature, contentDigest: digest, created: params.created, nonce: params.nonce };
+  return { keyId: ours.keyId, signatureInput: ours.signatureInput, signature: ours.signature, contentDigest: digest, created: ours.created, nonce: ours.nonce };
 }
 
 function normalizeHeaders(headers: HttpRequestParts['headers']): Record<string, string> {
@@ -155,33 +168,56 @@ function normalizeHeaders(headers: HttpRequestParts['headers']): Record<string, 
   return out;
 }
 
-interface SignatureParams {
+interface OurSignature {
   readonly keyId: string;
   readonly created: number;
   readonly nonce: string;
+  /** `attex=(...);params`, re-serialized from the parsed member. */
+  readonly signatureInput: string;
+  /** `attex=:base64:`, re-serialized from the parsed member. */
+  readonly signature: string;
 }
 
-const LABELLED_INPUT = new RegExp(`(?:^|,\\s*)${SIGNATURE_LABEL}=\\(([^)]*)\\)((?:;[a-z]+=(?:"[^"\\\\]*"|-?\\d+))*)`);
-const SIGNATURE_PARAM = /;([a-z]+)=("([^"\\]*)"|-?\d+)/g;
+function malformed(detail: string): AttexError {
+  return new AttexError('auth.malformed-signature', detail);
+}
 
-/** Minimal reading of our label's parameters; the library re-parses fully while verifying. */
-function parseSignatureParams(signatureInput: string): SignatureParams {
-  const labelled = LABELLED_INPUT.exec(signatureInput);
-  if (!labelled) throw new AttexError('auth.malformed-signature', `Signature-Input has no '${SIGNATURE_LABEL}' signature`);
-  const covered = new Set((labelled[1] ?? '').trim().split(/\s+/).filter(Boolean).map((c) => c.replace(/^"|"$/g, '')));
+function dictionary(value: string, name: string): Dictionary {
+  try {
+    return parseDictionary(value);
+  } catch {
+    throw malformed(`${name} is not a structured-field dictionary (RFC 8941)`);
+  }
+}
+
+/** Our label's members of both headers, checked against the policy (coverage and parameters). */
+function readSignature(signatureInputHeader: string, signatureHeader: string): OurSignature {
+  const input = dictionary(signatureInputHeader, 'Signature-Input').get(SIGNATURE_LABEL);
+  const signature = dictionary(signatureHeader, 'Signature').get(SIGNATURE_LABEL);
+  if (input === undefined || signature === undefined) throw malformed(`Signature-Input and Signature must both carry a '${SIGNATURE_LABEL}' signature`);
+  if (!isInnerList(input)) throw malformed(`Signature-Input '${SIGNATURE_LABEL}' must be an inner list of covered components`);
+  if (isInnerList(signature) || !(signature[0] instanceof ArrayBuffer)) throw malformed(`Signature '${SIGNATURE_LABEL}' must be a byte sequence`);
+  const [components, params] = input;
+  // A component counts only as a plain string: `"content-digest";sf` is another component.
+  const covered = new Set(components.filter(([value, p]) => typeof value === 'string' && p.size === 0).map(([value]) => value));
   for (const c of COVERED_COMPONENTS) {
     if (!covered.has(c)) throw new AttexError('auth.incomplete-coverage', `signature must cover ${COVERED_COMPONENTS.join(', ')}; '${c}' is missing`);
   }
-  const params = new Map<string, string>();
-  for (const m of (labelled[2] ?? '').matchAll(SIGNATURE_PARAM)) params.set(m[1]!, m[3] ?? m[2]!);
-  const created = Number(params.get('created'));
+  const alg = params.get('alg');
+  const created = params.get('created');
   const keyId = params.get('keyid');
   const nonce = params.get('nonce');
-  if (params.get('alg') !== 'ed25519') throw new AttexError('auth.malformed-signature', 'signature alg must be "ed25519"');
-  if (!Number.isSafeInteger(created) || !keyId || !nonce || nonce.length < 16 || nonce.length > 128) {
-    throw new AttexError('auth.malformed-signature', 'signature parameters created, keyid and nonce (16-128 chars) are required');
-  }
-  return { keyId, created, nonce };
+  if (alg !== 'ed25519') throw malformed('signature parameter alg must be the string "ed25519"');
+  if (typeof created !== 'number' || !Number.isSafeInteger(created)) throw malformed('signature parameter created must be an integer (seconds since the epoch)');
+  if (typeof keyId !== 'string' || keyId.length === 0) throw malformed('signature parameter keyid is required (a string)');
+  if (typeof nonce !== 'string' || nonce.length < 16 || nonce.length > 128) throw malformed('signature parameter nonce is required (a string of 16-128 characters)');
+  return {
+    keyId,
+    created,
+    nonce,
+    signatureInput: serializeDictionary(new Map([[SIGNATURE_LABEL, input]])),
+    signature: serializeDictionary(new Map([[SIGNATURE_LABEL, signature]])),
+  };
 }
 
 /** Loads an Ed25519 public key from PEM, raw base64 (32 bytes) or hex. */

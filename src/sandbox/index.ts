@@ -6,6 +6,7 @@ export { CAPABILITY_INTERFACES, WORLD_IMPORTS, excessImports } from './imports-p
 export { assertImportsGranted, inspectComponent, loadComponent, type LoadedComponent, type LoadOptions } from './loader.ts';
 export { buildComponent, buildComponents, buildKey, DEFAULT_WIT_DIR, type BuildEvent, type BuildOptions, type BuildReport, type BuiltComponent } from './build.ts';
 export { defaultTranspileCacheDir, readTranspiled, transpileCacheKey, type TranspiledComponent } from './transpile-cache.ts';
+export { MAX_OUTPUT_DEPTH, jsonNestsDeeperThan } from './json-depth.ts';
 export { SandboxPool, workerHeapLimits, type ActionUsage, type PoolOptions, type PoolStats, type RunOptions, type RunResult } from './pool.ts';
 export type { SecretSource } from './host.ts';
 export { FileKvStore, MemoryKvStore, type KvStore } from './kv.ts';

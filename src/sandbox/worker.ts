@@ -14,6 +14,7 @@ import vm from 'node:vm';
 import { GuestExit, engineStubs, type StdioSink } from './engine-stubs.ts';
 import { type ActiveRun, SandboxAbort, capabilityImports } from './guest-imports.ts';
 import { ACTION_EXPORT } from './imports-policy.ts';
+import { MAX_OUTPUT_DEPTH, jsonNestsDeeperThan } from './json-depth.ts';
 import { SandboxCodes } from './errors.ts';
 import { type MemoryLease, MemoryLeases, memoryTypesOf } from './memory-lease.ts';
 import { SIGNAL, signalViews } from './signal.ts';
@@ -195,6 +196,9 @@ function checkOutput(req: RunRequest, out: unknown, usage: WorkerUsage): RunRepl
     JSON.parse(out);
   } catch {
     return { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.outputInvalid, message: 'action output is not JSON' }, usage };
+  }
+  if (jsonNestsDeeperThan(out, MAX_OUTPUT_DEPTH)) {
+    return { type: 'result', runId: req.runId, ok: false, error: { code: SandboxCodes.outputInvalid, message: `action output nests deeper than ${MAX_OUTPUT_DEPTH} levels` }, usage };
   }
   return { type: 'result', runId: req.runId, ok: true, output: out, usage };
 }

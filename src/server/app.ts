@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -13,7 +14,7 @@ import { AttexError } from '../errors/index.ts';
 import { ReplayCache, verifyRequest, type VerifiedRequestSignature } from '../httpsig/index.ts';
 import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
 import { createMetrics, type ExecutorMetrics } from './metrics.ts';
-import { problemFrom, sendProblem } from './problem.ts';
+import { problemFrom, rawProblemResponse, sendProblem } from './problem.ts';
 import { routeSchemas, OPENAPI_INFO } from './schemas.ts';
 import type { Caller, ExecutorService } from './service.ts';
 
@@ -41,6 +42,12 @@ export interface AppOptions {
 
 const ACTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * The action sees the body decoded as UTF-8 while the receipt digests its bytes: invalid UTF-8
+ * (which a lenient decoder would turn into U+FFFD) is refused so the two always agree, and a
+ * byte order mark is kept, so JSON.parse refuses it as the action would.
+ */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export interface ExecutorApp {
   readonly app: FastifyInstance;
@@ -77,6 +84,33 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     requestTimeout,
     keepAliveTimeout: 10_000,
     return503OnClosing: true,
+    // Path parameters are checked by the handlers, after authentication; the default cap (100)
+    // would refuse a long action name before the caller is known. The header-size limit bounds them.
+    routerOptions: { maxParamLength: 16 * 1024 },
+    frameworkErrors: (err, _req, reply) => {
+      const problem = problemFrom(
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new AttexError('request.uri-too-long', 'a path segment is too long')
+          : err.code === 'FST_ERR_BAD_URL'
+            ? new AttexError('request.malformed-url', 'the path is not valid percent-encoded UTF-8')
+            : new AttexError('request.invalid', 'the request could not be routed'),
+      );
+      metrics.rejected.inc({ reason: problem.code });
+      void sendProblem(reply, problem);
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const problem = problemFrom(
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new AttexError('request.timeout', `the request was not received within ${requestTimeout} ms`)
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? new AttexError('request.headers-too-large', 'the header section exceeds the server limit (16 KiB)')
+            : new AttexError('request.malformed-http', 'the request is not valid HTTP/1.1'),
+      );
+      metrics.rejected.inc({ reason: problem.code });
+      if (socket.writable) socket.end(rawProblemResponse(problem));
+      socket.destroy();
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }) as unknown as FastifyInstance;
 
@@ -133,9 +167,9 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     }
     let input: unknown;
     try {
-      input = JSON.parse(Buffer.from(body).toString('utf8'));
+      input = JSON.parse(STRICT_UTF8.decode(body));
     } catch {
-      throw new AttexError('request.malformed-json', 'the request body is not valid JSON');
+      throw new AttexError('request.malformed-json', 'the request body is not valid JSON in UTF-8');
     }
     const wait = limiter.take(caller.id, clock().getTime());
     if (wait > 0) {

@@ -48,7 +48,16 @@ export class IdempotencyTable {
     result.then(
       (r) => {
         if (this.#entries.get(invocationId) !== entry) return;
-        entry.bytes = 256 + r.receipt.length + r.proof.length + (r.output === undefined ? 0 : JSON.stringify(r.output).length);
+        let outputChars: number;
+        try {
+          outputChars = r.output === undefined ? 0 : JSON.stringify(r.output).length;
+        } catch {
+          // Not expected (outputs are held to MAX_OUTPUT_DEPTH), but nothing here may reject
+          // unhandled: forget the result; the log still answers a retry with its receipt.
+          this.#entries.delete(invocationId);
+          return;
+        }
+        entry.bytes = 256 + r.receipt.length + r.proof.length + outputChars;
         this.#bytes += entry.bytes;
         this.#evict();
       },

@@ -26,6 +26,9 @@ const STATUS_BY_PREFIX: ReadonlyArray<readonly [string, number]> = [
   ['request.idempotency-conflict', 409],
   ['request.not-found', 404],
   ['request.unsupported-media-type', 415],
+  ['request.timeout', 408],
+  ['request.uri-too-long', 414],
+  ['request.headers-too-large', 431],
   ['request.', 400],
   ['action.unknown', 404],
   ['receipt.not-found', 404],
@@ -43,8 +46,9 @@ export function statusFor(code: string): number {
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large',
-  415: 'Unsupported Media Type', 422: 'Action Failed', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large',
+  414: 'URI Too Long', 415: 'Unsupported Media Type', 422: 'Action Failed', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
 export function problemFrom(err: unknown, instance?: string): Problem {
@@ -60,4 +64,14 @@ export function problemFrom(err: unknown, instance?: string): Problem {
 export function sendProblem(reply: FastifyReply, problem: Problem, retryAfterSeconds?: number): FastifyReply {
   if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
   return reply.code(problem.status).type('application/problem+json').send(problem);
+}
+
+/**
+ * The whole HTTP/1.1 response for a request Node's parser refused before any route saw it
+ * (malformed HTTP, an oversized header section, a request not received in time); the
+ * connection is closed after it.
+ */
+export function rawProblemResponse(problem: Problem): string {
+  const body = JSON.stringify(problem);
+  return `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

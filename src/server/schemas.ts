@@ -45,11 +45,13 @@ export const routeSchemas = {
     summary: 'Run an action synchronously',
     description:
       'The body is the action input (JSON). Requests are signed with HTTP Message Signatures (RFC 9421) over @method, @path, @query and content-digest, with created, keyid, alg="ed25519" and nonce parameters.',
-    params: { type: 'object', properties: { name: { type: 'string', maxLength: 63 } }, required: ['name'] },
+    // Lengths and patterns are checked by the handler after authentication (a schema check
+    // would answer an unsigned request before it is refused as unsigned); described here.
+    params: { type: 'object', properties: { name: { type: 'string', description: '1-63 characters: a-z, 0-9 and -, starting with a letter or digit' } }, required: ['name'] },
     headers: {
       type: 'object',
       properties: {
-        'idempotency-key': { type: 'string', maxLength: 128 },
+        'idempotency-key': { type: 'string', description: '1-128 characters: A-Z a-z 0-9 . _ : -' },
         'content-digest': { type: 'string' },
         'signature-input': { type: 'string' },
         signature: { type: 'string' },
@@ -60,7 +62,7 @@ export const routeSchemas = {
   },
   receipt: {
     summary: 'A receipt bundle, ready for `attex verify`',
-    params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
+    params: { type: 'object', properties: { id: { type: 'string', description: 'the invocation id (8-64 characters: A-Z a-z 0-9 -)' } }, required: ['id'] },
     response: { 200: { type: 'object', additionalProperties: true }, 404: problem },
   },
   attestation: {

@@ -56,4 +56,68 @@ describe('RFC 9421 request signatures', () => {
     const input = String(good.headers['signature-input']).replace(' "content-digest"', '');
     expect(await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': input } }))).toBe('auth.incomplete-coverage');
   });
+
+  describe('only the attex signature counts, and it is the one verified', () => {
+    // A member with a fresh created time and nonce but no valid signature of its own, put in
+    // front of a genuine signature: parsers that read the first member would check freshness
+    // and the nonce on it while the library verified the genuine one.
+    function withForgedMember(req: HttpRequestParts, at: Date): HttpRequestParts {
+      const forged = `attex=("@method" "@path" "@query" "content-digest");created=${Math.floor(at.getTime() / 1000)};keyid="alice";alg="ed25519";nonce="${'f'.repeat(24)}"`;
+      return { ...req, headers: { ...req.headers, 'signature-input': `${forged}, ${String(req.headers['signature-input'])}` } };
+    }
+
+    it('refuses a replayed request with a fresh member in front of the used one', async () => {
+      const replay = new ReplayCache();
+      const good = await signed();
+      expect(await codeOf(verify(good, replay))).toBe('accepted');
+      expect(await codeOf(verify(withForgedMember(good, now), replay))).toBe('auth.replayed');
+      // The same as two header lines (joined by the HTTP parser).
+      const twoLines = { ...good, headers: { ...good.headers, 'signature-input': [String(withForgedMember(good, now).headers['signature-input']).split(', attex=')[0]!, String(good.headers['signature-input'])] } };
+      expect(await codeOf(verify(twoLines, replay))).toBe('auth.replayed');
+    });
+
+    it('refuses a stale request with a fresh member in front of it', async () => {
+      const old = await signed({}, new Date(now.getTime() - 3_600_000));
+      expect(await codeOf(verify(withForgedMember(old, now)))).toBe('auth.stale-signature');
+    });
+
+    it('refuses a genuine signature moved under another label with a forged attex member', async () => {
+      const good = await signed();
+      const input = String(good.headers['signature-input']).replace(/^attex=/, 'x=');
+      const sig = String(good.headers['signature']);
+      const forged = String(withForgedMember(good, now).headers['signature-input']).split(', attex=')[0]!;
+      const req = { ...good, headers: { ...good.headers, 'signature-input': `${forged}, ${input}`, signature: `${sig}, ${sig.replace(/^attex=/, 'x=')}` } };
+      expect(await codeOf(verify(req))).toBe('auth.bad-signature');
+      const noAttexSignature = { ...req, headers: { ...req.headers, signature: sig.replace(/^attex=/, 'x=') } };
+      expect(await codeOf(verify(noAttexSignature))).toBe('auth.malformed-signature');
+    });
+
+    it('accepts another label beside a valid attex signature and reports only attex', async () => {
+      const good = await signed();
+      const extraInput = `proxy=("@method");created=1;keyid="proxy"`;
+      const req = { ...good, headers: { ...good.headers, 'signature-input': `${extraInput}, ${String(good.headers['signature-input'])}`, signature: `proxy=:AAAA:, ${String(good.headers['signature'])}` } };
+      const v = await verify(req);
+      expect(v.signatureInput).toBe(String(good.headers['signature-input']));
+      expect(v.signature).toBe(String(good.headers['signature']));
+    });
+
+    it('reports malformed structured fields as auth.malformed-signature', async () => {
+      const good = await signed();
+      const input = String(good.headers['signature-input']);
+      const cases: Array<[string, Record<string, string>]> = [
+        ['a signature that is not a byte sequence', { signature: 'attex=notbase64' }],
+        ['a non-ASCII nonce', { 'signature-input': input.replace(/nonce="[^"]*"/, 'nonce="ééééééééééééééééé"') }],
+        ['a fractional created', { 'signature-input': input.replace(/created=\d+/, 'created=1.5') }],
+        ['alg as a token', { 'signature-input': input.replace('alg="ed25519"', 'alg=ed25519') }],
+        ['a 15-character nonce', { 'signature-input': input.replace(/nonce="[^"]*"/, `nonce="${'n'.repeat(15)}"`) }],
+        ['no attex member', { 'signature-input': input.replace(/^attex=/, 'other=') }],
+      ];
+      for (const [what, headers] of cases) {
+        expect([what, await codeOf(verify({ ...good, headers: { ...good.headers, ...headers } }))]).toEqual([what, 'auth.malformed-signature']);
+      }
+      // A covered component with a parameter is another component.
+      const sf = input.replace('"content-digest"', '"content-digest";sf');
+      expect(await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': sf } }))).toBe('auth.incomplete-coverage');
+    });
+  });
 });

@@ -113,6 +113,21 @@ describe('executor over HTTP', () => {
       ['an action the caller may not run', 403, 'authz.action-denied', async () => send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, bob))],
       ['a malformed Idempotency-Key', 400, 'request.bad-idempotency-key', async () =>
         send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, alice, { 'idempotency-key': 'has spaces!' }))],
+      // Lengths are checked after authentication, so an unsigned request is refused as unsigned.
+      ['an unsigned request with a 100-character action name', 401, 'auth.unsigned', () =>
+        send(ex.url, 'POST', `/v1/actions/${'a'.repeat(100)}`, body, { 'content-type': 'application/json' })],
+      ['a signed request for an 8 KB action name', 404, 'action.unknown', async () =>
+        send(ex.url, 'POST', `/v1/actions/${'a'.repeat(8192)}`, body, await signedHeaders('a'.repeat(8192), body, alice))],
+      ['an unsigned request with a 129-character Idempotency-Key', 401, 'auth.unsigned', () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, { 'content-type': 'application/json', 'idempotency-key': 'k'.repeat(129) })],
+      ['a signed request with a 129-character Idempotency-Key', 400, 'request.bad-idempotency-key', async () =>
+        send(ex.url, 'POST', '/v1/actions/transform', body, await signedHeaders('transform', body, alice, { 'idempotency-key': 'k'.repeat(129) }))],
+      ['a body that is not UTF-8', 400, 'request.malformed-json', async () => {
+        const bad = Uint8Array.from([...Buffer.from('{"items":[],"a":"'), 0xff, 0xfe, ...Buffer.from('"}')]);
+        return send(ex.url, 'POST', '/v1/actions/wat-echo', bad, await signedHeaders('wat-echo', bad, alice));
+      }],
+      ['a path with a broken percent-encoding', 400, 'request.malformed-url', () =>
+        send(ex.url, 'POST', '/v1/actions/%E0%A4%A', body, { 'content-type': 'application/json' })],
     ];
     it.each(cases)('%s → %i %s', async (_name, status, code, go) => {
       const before = ex.executor.ledgerSize();
@@ -128,7 +143,18 @@ describe('executor over HTTP', () => {
       expect(ex.executor.ledgerSize()).toBe(before + 1);
     });
 
+    it('a used request with a fresh signature member put in front is still a replay', async () => {
+      const headers = await signedHeaders('transform', body, alice);
+      expect((await send(ex.url, 'POST', '/v1/actions/transform', body, headers)).status).toBe(200);
+      const before = ex.executor.ledgerSize();
+      const fresh = `attex=("@method" "@path" "@query" "content-digest");created=${Math.floor(Date.now() / 1000)};keyid="${alice.keyId}";alg="ed25519";nonce="${'f'.repeat(24)}"`;
+      const forged = { ...headers, 'signature-input': `${fresh}, ${headers['signature-input']}` };
+      expectProblem(await send(ex.url, 'POST', '/v1/actions/transform', body, forged), 401, 'auth.replayed');
+      expect(ex.executor.ledgerSize()).toBe(before);
+    });
+
     it('unknown receipts and routes are 404 problems', async () => {
+      expectProblem(await send(ex.url, 'GET', `/v1/receipts/${'a'.repeat(65)}`, undefined, {}), 404, 'receipt.not-found');
       expectProblem(await send(ex.url, 'GET', '/v1/receipts/00000000-0000-7000-8000-000000000000', undefined, {}), 404, 'receipt.not-found');
       expectProblem(await send(ex.url, 'GET', '/v1/receipts/..%2F..%2Fetc', undefined, {}), 404, 'receipt.not-found');
       expectProblem(await send(ex.url, 'GET', '/v1/log/tile/..%2F..%2Flog-key.pem', undefined, {}), 404, 'request.not-found');
@@ -160,9 +186,30 @@ describe('executor over HTTP', () => {
     expect(ex.executor.ledgerSize()).toBe(before);
   });
 
-  it('a client trickling its headers is disconnected; other clients are served meanwhile', async () => {
-    const { port } = new URL(ex.url);
-    const socket = net.connect(Number(port), '127.0.0.1');
+  it('output nested too deeply fails in the sandbox with a receipt; the executor keeps serving', async () => {
+    // wat-echo returns its input; 5,000 levels would overflow a recursive JSON serializer.
+    const deep = new TextEncoder().encode('['.repeat(5000) + ']'.repeat(5000));
+    const before = ex.executor.ledgerSize();
+    for (const extra of [{}, { 'idempotency-key': 'deep-output-1' }] as Array<Record<string, string>>) {
+      const r = await send(ex.url, 'POST', '/v1/actions/wat-echo', deep, await signedHeaders('wat-echo', deep, alice, extra));
+      expect(r.status).toBe(422);
+      expect(r.body['error']).toMatchObject({ code: 'sandbox.output-invalid' });
+      const bundle = await send(ex.url, 'GET', `/v1/receipts/${String(r.body['invocationId'])}`, undefined, {});
+      const v = await verifyBundle(bundle.body, await trust());
+      expect(v.verified).toBe(true);
+      expect(v.receipt?.errorCode).toBe('sandbox.output-invalid');
+    }
+    expect(ex.executor.ledgerSize()).toBe(before + 2);
+    // 256 levels is within the limit.
+    const limit = new TextEncoder().encode('['.repeat(256) + ']'.repeat(256));
+    const ok = await send(ex.url, 'POST', '/v1/actions/wat-echo', limit, await signedHeaders('wat-echo', limit, alice));
+    expect(ok.status).toBe(200);
+    expect((await send(ex.url, 'GET', '/healthz', undefined, {})).status).toBe(200);
+  });
+
+  /** A plain TCP connection to the executor and everything it sends until it closes. */
+  async function rawConnection(): Promise<{ socket: net.Socket; closed: Promise<string> }> {
+    const socket = net.connect(Number(new URL(ex.url).port), '127.0.0.1');
     const closed = new Promise<string>((resolve) => {
       let data = '';
       socket.on('data', (d) => (data += d.toString()));
@@ -170,13 +217,31 @@ describe('executor over HTTP', () => {
       socket.on('error', () => undefined);
     });
     await new Promise((r) => socket.once('connect', r));
+    return { socket, closed };
+  }
+
+  it('requests the HTTP parser refuses get a problem body with a stable code', async () => {
+    async function exchange(raw: string): Promise<{ status: number; contentType: string; code: unknown }> {
+      const { socket, closed } = await rawConnection();
+      socket.write(raw);
+      const [head = '', bodyText = ''] = (await closed).split('\r\n\r\n');
+      return { status: Number(head.split(' ')[1]), contentType: /content-type: ([^\r]*)/i.exec(head)?.[1] ?? '', code: (JSON.parse(bodyText) as { code?: unknown }).code };
+    }
+    const before = ex.executor.ledgerSize();
+    expect(await exchange('post /v1/actions/transform HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}')).toEqual({ status: 400, contentType: 'application/problem+json', code: 'request.malformed-http' });
+    expect(await exchange(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toEqual({ status: 431, contentType: 'application/problem+json', code: 'request.headers-too-large' });
+    expect(ex.executor.ledgerSize()).toBe(before);
+  });
+
+  it('a client trickling its headers is disconnected; other clients are served meanwhile', async () => {
+    const { socket, closed } = await rawConnection();
     socket.write('POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\n');
     const trickle = setInterval(() => socket.writable && socket.write('X-Slow: a\r\n'), 200);
     try {
       const served = await dispatch(ex.url, 'wat-echo', { hello: 'world' }, alice);
       expect(served.status).toBe(200);
       const answer = await closed; // bounded by requestTimeoutMs (1.5 s); the test would time out otherwise
-      expect(answer === '' || answer.startsWith('HTTP/1.1 408')).toBe(true);
+      expect(answer === '' || /^HTTP\/1\.1 408 [^]*"code":"request\.timeout"/.test(answer)).toBe(true);
     } finally {
       clearInterval(trickle);
       socket.destroy();
@@ -215,7 +280,9 @@ describe('executor over HTTP', () => {
     const metrics = await request(new URL('/metrics', ex.url));
     const text = await metrics.body.text();
     expect(text).toMatch(/attex_actions_total\{action="transform",outcome="ok"\} \d+/);
-    expect(text).toMatch(/attex_requests_rejected_total\{reason="auth.unsigned"\} 1/);
+    // The three unsigned refusals above (one of them with a long action name, one with a long key).
+    expect(text).toMatch(/attex_requests_rejected_total\{reason="auth.unsigned"\} 3/);
+    expect(text).toMatch(/attex_requests_rejected_total\{reason="request.malformed-http"\} 1/);
   });
 
   it('the committed docs/openapi.json is the document the executor serves', async () => {
