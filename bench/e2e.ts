@@ -264,5 +264,14 @@ async function main(): Promise<void> {
   }
 }
 
-if (values.client !== undefined) await runClient(values.client, process.env.ATTEX_BENCH_KEY ?? '');
+if (values.client !== undefined) {
+  // Ctrl-C reaches the client too, and the server side may go first: leave quietly either way.
+  process.once('SIGINT', () => process.exit(130));
+  process.once('disconnect', () => process.exit(0));
+  process.on('error', () => process.exit(0)); // a message to a parent that is already gone
+  await runClient(values.client, process.env.ATTEX_BENCH_KEY ?? '').catch((err: unknown) => {
+    console.error(`bench client stopped: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
 else await main();

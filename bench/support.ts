@@ -56,11 +56,19 @@ export async function startBenchExecutor(poolSize: number): Promise<BenchExecuto
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
+  // Interrupted (Ctrl-C): stop the executor and remove its state directory before exiting.
+  const interrupted = (): void => {
+    void running.close().catch(() => undefined).finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(130)));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   return {
     running,
     privateKey,
     publicKey,
     async close() {
+      process.off('SIGINT', interrupted);
+      process.off('SIGTERM', interrupted);
       await running.close();
       await rm(dir, { recursive: true, force: true });
     },

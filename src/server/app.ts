@@ -83,7 +83,9 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     connectionTimeout: Math.max(requestTimeout, 60_000),
     requestTimeout,
     keepAliveTimeout: 10_000,
-    return503OnClosing: true,
+    // While closing, requests still arriving on open connections get a problem (below), not
+    // fastify's own 503 body.
+    return503OnClosing: false,
     // Path parameters are checked by the handlers, after authentication; the default cap (100)
     // would refuse a long action name before the caller is known. The header-size limit bounds them.
     routerOptions: { maxParamLength: 16 * 1024 },
@@ -135,6 +137,18 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     return sendProblem(reply, problem, retryAfter);
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problemFrom(new AttexError('request.not-found', 'no such route'), req.url)));
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!closing) return done();
+    metrics.rejected.inc({ reason: 'server.shutting-down' });
+    reply.header('connection', 'close');
+    void sendProblem(reply, problemFrom(new AttexError('server.shutting-down', 'the executor is shutting down; retry on another instance'), req.url), 1);
+  });
 
   app.addHook('onResponse', async (req, reply) => {
     metrics.requestSeconds.observe({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);

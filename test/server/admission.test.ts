@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ledger } from '../../src/ledger/index.ts';
 import { loadOrCreateLogKey } from '../../src/server/index.ts';
 import { loadVerifyTrust, verifyBundle } from '../../src/verify/index.ts';
-import { type Reply, dispatch, newCaller, send, startTestExecutor } from './helpers.ts';
+import { type Reply, dispatch, newCaller, rawConnection, send, signedHeaders, startTestExecutor } from './helpers.ts';
 
 const callers = {
   rate: newCaller('rate'),
@@ -131,12 +131,25 @@ describe('admission and failures', () => {
   });
 
   it('shutdown lets the in-flight action finish and its receipt reach the log', async () => {
-    const inFlight = dispatch(ex.url, 'slow', { spins: 2_000_000 }, callers.stop);
+    // The in-flight action goes over a plain socket, so that a second request can follow it on
+    // the same (busy, hence still open) connection once shutdown has begun.
+    const body = new TextEncoder().encode(JSON.stringify({ spins: 2_000_000 }));
+    const headers = await signedHeaders('slow', body, callers.stop);
+    const { socket, closed: answer } = await rawConnection(ex.url);
+    socket.write(`POST /v1/actions/slow HTTP/1.1\r\nHost: x\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}content-length: ${body.length}\r\n\r\n`);
+    socket.write(body);
     while ((await poolRunning()) < 1) await new Promise((r) => setTimeout(r, 10));
     const closing = ex.close();
-    const done = await inFlight;
+    await new Promise((r) => setTimeout(r, 20));
+    socket.write('GET /v1/log/checkpoint HTTP/1.1\r\nHost: x\r\n\r\n');
+    const [first = '', second = ''] = (await answer).split(/(?=HTTP\/1\.1 )/);
     await closing;
+    const doneBody = JSON.parse(first.slice(first.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    const done = { status: Number(first.split(' ')[1]), body: doneBody };
     expect(done.status).toBe(200);
+    // A request that arrives while the executor closes is refused with a problem, not run.
+    expect(second).toMatch(/^HTTP\/1\.1 503 [^]*content-type: application\/problem\+json[^]*"code":"server\.shutting-down"/i);
+    expect(second).toMatch(/retry-after: 1/i);
     await expect(request(new URL('/healthz', ex.url))).rejects.toThrow();
     const { privateKey } = await loadOrCreateLogKey(ex.config.stateDir);
     const ledger = await Ledger.open(path.join(ex.config.stateDir, 'log'), { origin: ex.config.log.origin, signer: { name: ex.config.log.origin, privateKey }, checkpointInterval: 0 });

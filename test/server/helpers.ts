@@ -4,6 +4,7 @@
  */
 import { type KeyObject, generateKeyPairSync } from 'node:crypto';
 import { cp, mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -99,4 +100,17 @@ export async function signedHeaders(action: string, body: Uint8Array, caller: Te
 export async function dispatch(url: string, action: string, input: unknown, caller: TestCaller, extra: Record<string, string> = {}): Promise<Reply> {
   const body = new TextEncoder().encode(typeof input === 'string' ? input : JSON.stringify(input));
   return send(url, 'POST', `/v1/actions/${action}`, body, await signedHeaders(action, body, caller, extra));
+}
+
+/** A plain TCP connection to a server on loopback, and everything it sends until it closes. */
+export async function rawConnection(url: string): Promise<{ socket: net.Socket; closed: Promise<string> }> {
+  const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+  const closed = new Promise<string>((resolve) => {
+    let data = '';
+    socket.on('data', (d: Buffer) => (data += d.toString()));
+    socket.on('close', () => resolve(data));
+    socket.on('error', () => undefined);
+  });
+  await new Promise((r) => socket.once('connect', r));
+  return { socket, closed };
 }

@@ -3,7 +3,6 @@
  * JSON with a stable code, and leaves no trace in the log.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEntryBundle, leafHash, rootHash } from '../../src/ledger/index.ts';
 import { loadVerifyTrust, verifyBundle } from '../../src/verify/index.ts';
 import { contentDigest } from '../../src/httpsig/index.ts';
-import { type Reply, type TestCaller, dispatch, newCaller, repoRoot, send, signedHeaders, startTestExecutor } from './helpers.ts';
+import { type Reply, type TestCaller, dispatch, newCaller, rawConnection, repoRoot, send, signedHeaders, startTestExecutor } from './helpers.ts';
 
 const alice = newCaller('alice', ['*']);
 const bob = newCaller('bob', ['wat-echo']);
@@ -207,22 +206,9 @@ describe('executor over HTTP', () => {
     expect((await send(ex.url, 'GET', '/healthz', undefined, {})).status).toBe(200);
   });
 
-  /** A plain TCP connection to the executor and everything it sends until it closes. */
-  async function rawConnection(): Promise<{ socket: net.Socket; closed: Promise<string> }> {
-    const socket = net.connect(Number(new URL(ex.url).port), '127.0.0.1');
-    const closed = new Promise<string>((resolve) => {
-      let data = '';
-      socket.on('data', (d) => (data += d.toString()));
-      socket.on('close', () => resolve(data));
-      socket.on('error', () => undefined);
-    });
-    await new Promise((r) => socket.once('connect', r));
-    return { socket, closed };
-  }
-
   it('requests the HTTP parser refuses get a problem body with a stable code', async () => {
     async function exchange(raw: string): Promise<{ status: number; contentType: string; code: unknown }> {
-      const { socket, closed } = await rawConnection();
+      const { socket, closed } = await rawConnection(ex.url);
       socket.write(raw);
       const [head = '', bodyText = ''] = (await closed).split('\r\n\r\n');
       return { status: Number(head.split(' ')[1]), contentType: /content-type: ([^\r]*)/i.exec(head)?.[1] ?? '', code: (JSON.parse(bodyText) as { code?: unknown }).code };
@@ -234,7 +220,7 @@ describe('executor over HTTP', () => {
   });
 
   it('a client trickling its headers is disconnected; other clients are served meanwhile', async () => {
-    const { socket, closed } = await rawConnection();
+    const { socket, closed } = await rawConnection(ex.url);
     socket.write('POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\n');
     const trickle = setInterval(() => socket.writable && socket.write('X-Slow: a\r\n'), 200);
     try {
