@@ -65,6 +65,32 @@ function firstLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
 }
 
+/**
+ * Core import and export names are arbitrary strings chosen by whoever built the component, and
+ * jco copies them into the instantiation code it generates without escaping them (as
+ * `exports0['<name>']`). A name holding a quote could therefore turn into code that runs in the
+ * worker with Node's APIs. Names are held to printable ASCII without quotes, backslashes, braces
+ * or `*` (the toolchains' own names, like `cm32p2|local:init/module-loader|load` or
+ * `utf8-to-utf8 (mem0 => mem1)`, fit), so no name can end a string, a comment or a template.
+ */
+const PLAIN_CORE_NAME = /^[\x20-\x7e]{0,512}$/;
+const CODE_CHARACTERS = /['"`\\{}*]/;
+
+function assertPlainCoreNames(moduleName: string, module: WebAssembly.Module): void {
+  const names = [
+    ...WebAssembly.Module.imports(module).flatMap((i) => [i.module, i.name]),
+    ...WebAssembly.Module.exports(module).map((e) => e.name),
+  ];
+  for (const n of names) {
+    if (!PLAIN_CORE_NAME.test(n) || CODE_CHARACTERS.test(n)) {
+      throw new AttexError(
+        SandboxCodes.invalidComponent,
+        `core module ${moduleName} has an import or export name with characters the sandbox refuses (quotes, backslashes, braces, '*', non-printable or non-ASCII, or over 512 characters): ${JSON.stringify(n.slice(0, 80))}`,
+      );
+    }
+  }
+}
+
 /** Turn jco's ES module into a script expression whose every call yields a fresh `instantiate`. */
 function toFactorySource(js: string): string {
   const body = js.replace(/^export (function|const|let|class) /gm, '$1 ');
@@ -126,6 +152,7 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
     } catch (err) {
       throw new AttexError(SandboxCodes.invalidComponent, `core module ${name} does not compile: ${firstLine(err)}`);
     }
+    assertPlainCoreNames(name, modules[name]);
   }
   const digest = `sha256:${digestHex}`;
   const payload: ComponentPayload = {

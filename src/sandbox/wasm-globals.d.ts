@@ -11,9 +11,14 @@ declare global {
       name: string;
       kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
     }
+    interface ModuleExportDescriptor {
+      name: string;
+      kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+    }
     class Module {
       constructor(bytes: Uint8Array);
       static imports(module: Module): ModuleImportDescriptor[];
+      static exports(module: Module): ModuleExportDescriptor[];
     }
     class Instance {
       constructor(module: Module, imports?: Imports);

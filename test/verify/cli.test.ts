@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandIO } from '../../src/cli/command.ts';
 import { runCli } from '../../src/cli/main.ts';
@@ -109,5 +111,20 @@ describe('attex keygen', () => {
     expect(c.err()).toMatch(/securesystemslib keyid: [0-9a-f]{64}/);
     expect(await runCli(['keygen'], io(dir))).toBe(2);
     expect(await runCli(['keygen', '--stdout', '--name', 'bad name'], io(dir))).toBe(2);
+  });
+});
+
+describe('the installed attex launcher (bin/attex.js)', () => {
+  const bin = path.join(fileURLToPath(new URL('.', import.meta.url)), '../../bin/attex.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+
+  it('runs the CLI: exit codes and output are the commands\' own', () => {
+    const help = run(['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: attex <command>/);
+    const verified = run(['verify', bundleFile, '--trust', trustFile, '--allow-simulated']);
+    expect([verified.status, verified.stdout]).toEqual([0, expect.stringMatching(/verified/i)]);
+    expect(run(['verify', bundleFile, '--trust', trustFile]).status).toBe(1);
+    expect(run(['verify', path.join(dir, 'no-such-bundle.json'), '--trust', trustFile]).status).toBe(2);
   });
 });
