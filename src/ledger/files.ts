@@ -1,7 +1,9 @@
 /** Small durable-file helpers: fsync of files and directories, write-to-temporary-then-rename. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { AttexError } from '../errors/index.ts';
+import { readBoundedFile } from '../util/index.ts';
 
 /** fsync a directory so that entries created or renamed in it survive a power loss. */
 export async function fsyncDirectory(dir: string): Promise<void> {
@@ -35,11 +37,20 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
   if (syncDir) await fsyncDirectory(path.dirname(target));
 }
 
-export async function readFileIfExists(file: string): Promise<Buffer | null> {
+/**
+ * A file of the log directory, or null if it does not exist. Only a regular file of at most
+ * `maxBytes` is read: a FIFO or a link to /dev/zero planted in the directory fails (ENOTREG,
+ * EFBIG) instead of hanging the open or filling memory.
+ */
+export async function readFileIfExists(file: string, maxBytes: number): Promise<Buffer | null> {
   try {
-    return await readFile(file);
+    return await readBoundedFile(file, maxBytes);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'ENOTREG' || code === 'EISDIR' || code === 'EFBIG') {
+      throw new AttexError('ledger.tampered', `${path.basename(file)} in the log directory is ${code === 'EFBIG' ? `larger than ${maxBytes} bytes` : 'not a regular file'}`);
+    }
     throw err;
   }
 }

@@ -51,6 +51,8 @@ export interface LedgerOptions {
 }
 
 const MAX_KEY_BYTES = 1024;
+/** The checkpoint file is one signed note: a few hundred bytes, a few KB with cosignatures. */
+const MAX_CHECKPOINT_FILE_BYTES = 1 << 20;
 
 export class Ledger {
   readonly dir: string;
@@ -407,7 +409,7 @@ export class Ledger {
       lastOfKind.set(r.inFile, cp);
       if (r.inFile) lastFile = { size: cp.size, note: r.note };
     }
-    const fileNote = await readFileIfExists(path.join(this.dir, 'checkpoint'));
+    const fileNote = await readFileIfExists(path.join(this.dir, 'checkpoint'), MAX_CHECKPOINT_FILE_BYTES);
     if (fileNote === null) {
       if (lastFile) throw new AttexError('ledger.rollback', `checkpoint file is missing but the log has published a checkpoint of size ${lastFile.size}`);
     } else {

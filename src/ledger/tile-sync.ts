@@ -11,7 +11,7 @@ import { bytesEqual } from '../util/index.ts';
 import { readFileIfExists, writeFileAtomic } from './files.ts';
 import type { HashTree } from './hash-tree.ts';
 import { leafHash } from './merkle.ts';
-import { TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entryBundlePath, hashTilePath, parseTilePath } from './tiles.ts';
+import { MAX_ENTRY_SIZE, TILE_WIDTH, decodeEntryBundle, encodeEntryBundle, entryBundlePath, hashTilePath, parseTilePath } from './tiles.ts';
 
 /** Entries `start..start+count` in order (from the sequence file). */
 export type EntryReader = (start: number, count: number) => Promise<Uint8Array[]>;
@@ -59,7 +59,8 @@ export async function verifyFullTiles(dir: string, tmpDir: string, tree: HashTre
   let rewritten = 0;
   for (const tile of newFullTiles(0, size)) {
     const rel = tilePath(tile);
-    const onDisk = await readFileIfExists(path.join(dir, rel));
+    // A full hash tile is TILE_WIDTH hashes; a full entry bundle TILE_WIDTH entries with their 2-byte lengths.
+    const onDisk = await readFileIfExists(path.join(dir, rel), tile.level < 0 ? TILE_WIDTH * (2 + MAX_ENTRY_SIZE) : TILE_WIDTH * 32);
     if (onDisk === null) {
       await writeFileAtomic(path.join(dir, rel), await tileContent(tree, readEntries, tile), tmpDir, false);
       rewritten++;

@@ -2,7 +2,6 @@
  * The verifier's trust file (JSON, documented in docs/verify.md) and turning it into a
  * VerifyTrust. This is the I/O edge: it reads roots, simulated roots and policy files.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type AppraisalPolicy, loadPolicy } from '../attestation/appraisal/index.ts';
 import { type AmdRootSet, type IntelRoot, loadTrustStore } from '../attestation/index.ts';
@@ -10,6 +9,7 @@ import { AttexError } from '../errors/index.ts';
 import { parseVerifierKey } from '../ledger/index.ts';
 import { decodeBase64 } from '../receipts/base64.ts';
 import { parseStrictJson } from '../receipts/strict-json.ts';
+import { readBoundedFile } from '../util/index.ts';
 import type { VerifyTrust } from './verify.ts';
 
 export interface TrustFile {
@@ -113,7 +113,7 @@ export async function loadVerifyTrust(file: TrustFile, opts: { baseDir: string; 
     if (typeof source === 'string') {
       let text: string;
       try {
-        text = await readFile(resolve(source), 'utf8');
+        text = (await readBoundedFile(resolve(source), 1 << 20)).toString('utf8');
       } catch (err) {
         throw invalid(`cannot read appraisalPolicy ${source}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       }

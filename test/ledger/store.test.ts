@@ -1,4 +1,5 @@
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -194,6 +195,20 @@ describe('tamper and crash detection on open', () => {
     const bundle = path.join(dir, 'tile/entries/000');
     writeFileSync(bundle, Buffer.from(readFileSync(bundle).toString('latin1').replace('{"entry":200}', '{"entry":201}'), 'latin1'));
     await expectOpenFails(dir, 'ledger.tampered', /tile\/entries\/000 does not match/);
+  });
+
+  it('a FIFO or /dev/zero planted as a log file is ledger.tampered, without hanging or filling memory', async () => {
+    const dir = freshDir();
+    await build(dir, 300);
+    const tile = path.join(dir, 'tile/0/000');
+    rmSync(tile);
+    symlinkSync('/dev/zero', tile);
+    await expectOpenFails(dir, 'ledger.tampered', /000 in the log directory is not a regular file/);
+    rmSync(tile);
+    const checkpoint = path.join(dir, 'checkpoint');
+    rmSync(checkpoint);
+    expect(spawnSync('mkfifo', [checkpoint]).status).toBe(0);
+    await expectOpenFails(dir, 'ledger.tampered', /checkpoint in the log directory is not a regular file/);
   });
 
   it('a checkpoint rolled back to an older signed one is ledger.rollback; one from another key is ledger.tampered', async () => {

@@ -82,6 +82,16 @@ describe('attex verify', () => {
     expect(await runCli(['verify', bundleFile, '--trust', badTrust], e)).toBe(2);
     expect(e.err()).toMatch(/verify\.trust-invalid/);
   });
+
+  it('refuses a FIFO or a device as bundle or trust file at once (exit 2), without reading it', async () => {
+    const fifo = path.join(dir, 'bundle.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const args of [[fifo, '--trust', trustFile], ['/dev/zero', '--trust', trustFile], [bundleFile, '--trust', '/dev/zero'], [bundleFile, '--trust', fifo]]) {
+      const c = io(dir);
+      expect([args, await runCli(['verify', ...args], c)]).toEqual([args, 2]);
+      expect(c.err()).toMatch(/not a regular file \[verify\.io\]/);
+    }
+  });
 });
 
 describe('attex keygen', () => {

@@ -6,12 +6,15 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AttexError } from '../../errors/index.ts';
 import { canonicalJson, sha256, toHex } from '../../util/index.ts';
 import type { AmdProduct, EvidenceKind } from '../types.ts';
+import { readBoundedFile, readBoundedFileSync } from '../../util/index.ts';
+
+/** A policy is a few KB; anything far larger is not one (and /dev/zero is not read at all). */
+const MAX_POLICY_FILE_BYTES = 1 << 20;
 
 export const POLICIES_DIR = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../../attestation/policies');
 const SCHEMA_FILE = path.join(POLICIES_DIR, 'appraisal-policy.schema.json');
@@ -109,7 +112,7 @@ export function loadPolicy(source: unknown): AppraisalPolicy {
     else {
       let text: string;
       try {
-        text = readFileSync(source, 'utf8');
+        text = readBoundedFileSync(source, MAX_POLICY_FILE_BYTES).toString('utf8');
       } catch (err) {
         throw new AttexError('policy.unreadable', `cannot read appraisal policy ${source}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
       }
@@ -159,7 +162,7 @@ export function loadPolicy(source: unknown): AppraisalPolicy {
 export async function loadPolicyFile(file: string): Promise<AppraisalPolicy> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = (await readBoundedFile(file, MAX_POLICY_FILE_BYTES)).toString('utf8');
   } catch (err) {
     throw new AttexError('policy.unreadable', `cannot read appraisal policy ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }

@@ -2,9 +2,10 @@
  * The offline collateral directory: Intel PCS responses stored as files, one per item, all
  * optional. The collateral fetcher writes this layout; the CLI and tests read it.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError } from '../../errors/index.ts';
+import { readBoundedFile } from '../../util/index.ts';
 import type { TdxCollateral } from '../types.ts';
 import { PACKAGE_LIMITS } from './package.ts';
 
@@ -33,14 +34,11 @@ function limitFor(item: CollateralItem): number {
 async function readOptional(dir: string, item: CollateralItem): Promise<Buffer | undefined> {
   const file = COLLATERAL_FILES[item];
   try {
-    const bytes = await readFile(path.join(dir, file));
-    if (bytes.length > limitFor(item)) {
-      throw new AttexError('collateral.malformed', `collateral ${file}: larger than ${limitFor(item)} bytes`, { details: { file } });
-    }
-    return bytes;
+    return await readBoundedFile(path.join(dir, file), limitFor(item));
   } catch (err) {
-    if (err instanceof AttexError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EFBIG') throw new AttexError('collateral.malformed', `collateral ${file}: larger than ${limitFor(item)} bytes`, { details: { file } });
     throw new AttexError('collateral.unreadable', `cannot read collateral ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
       cause: err,
       details: { file },

@@ -4,10 +4,9 @@
  *   proof <index> | export <out> open the ledger with its key (recovery and tamper checks run)
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError } from '../../errors/index.ts';
-import { toHex } from '../../util/index.ts';
+import { readBoundedFile, toHex } from '../../util/index.ts';
 import { Ledger, exportLedger, openNote, parseCheckpoint, rawPublicKey } from '../../ledger/index.ts';
 import { type Command, type CommandIO, EXIT_OK, UsageError, parseCommandArgs, writeJson, writeLine } from '../command.ts';
 
@@ -52,7 +51,7 @@ function decimal(value: string | undefined, what: string): number | undefined {
 
 async function readCheckpoint(dir: string): Promise<string> {
   try {
-    return await readFile(path.join(dir, 'checkpoint'), 'utf8');
+    return (await readBoundedFile(path.join(dir, 'checkpoint'), 1 << 20)).toString('utf8');
   } catch (err) {
     throw new AttexError('ledger.io', `cannot read ${path.join(dir, 'checkpoint')}: ${(err as Error).message}`);
   }
@@ -74,7 +73,7 @@ async function openLedger(dir: string, keyFile: string | undefined, name: string
   if (!keyFile) throw new UsageError('--key FILE is required to open the ledger');
   let privateKey;
   try {
-    privateKey = createPrivateKey(await readFile(keyFile));
+    privateKey = createPrivateKey(await readBoundedFile(keyFile, 64 * 1024));
   } catch (err) {
     throw new AttexError('ledger.key-invalid', `cannot load the private key from ${keyFile}: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -83,7 +82,7 @@ async function openLedger(dir: string, keyFile: string | undefined, name: string
 }
 
 async function readExecutorKey(file: string): Promise<Uint8Array> {
-  const text = (await readFile(file, 'utf8')).trim();
+  const text = (await readBoundedFile(file, 64 * 1024)).toString('utf8').trim();
   if (text.startsWith('-----BEGIN')) return rawPublicKey(createPublicKey(text));
   if (/^[0-9a-fA-F]{64}$/.test(text)) return new Uint8Array(Buffer.from(text, 'hex'));
   const bytes = Buffer.from(text, 'base64');

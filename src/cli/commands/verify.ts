@@ -2,11 +2,14 @@
  * `attex verify <bundle> [--trust FILE] [--json] [--allow-simulated]`: verify a receipt bundle
  * offline. Exit 0 verified, 1 not verified, 2 usage or I/O error.
  */
-import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError } from '../../errors/index.ts';
+import { readBoundedFile } from '../../util/index.ts';
 import { type BundleVerification, MAX_BUNDLE_BYTES, loadVerifyTrust, parseTrustFile, verifyBundle } from '../../verify/index.ts';
 import { type Command, type CommandIO, EXIT_NEGATIVE, EXIT_OK, UsageError, parseCommandArgs, writeJson, writeLine } from '../command.ts';
+
+/** A trust file names keys and paths: a few KB. */
+const MAX_TRUST_BYTES = 1 << 20;
 
 const HELP = `usage: attex verify <bundle> [--trust FILE] [--json] [--allow-simulated]
 
@@ -47,40 +50,23 @@ async function readBundle(file: string, io: CommandIO): Promise<Uint8Array> {
     }
     return new Uint8Array(Buffer.concat(chunks));
   }
-  const full = path.resolve(io.cwd, file);
-  let handle;
+  return new Uint8Array(await readCliFile(path.resolve(io.cwd, file), file, 'bundle', MAX_BUNDLE_BYTES));
+}
+
+/** A regular file of at most `maxBytes` (a FIFO or /dev/zero is refused, not read). */
+async function readCliFile(full: string, file: string, what: string, maxBytes: number): Promise<Buffer> {
   try {
-    handle = await open(full, 'r');
+    return await readBoundedFile(full, maxBytes);
   } catch (err) {
-    throw new AttexError('verify.io', `cannot read bundle ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  try {
-    // Read at most one byte past the cap so an oversized file is refused without reading it all.
-    const buf = Buffer.alloc(MAX_BUNDLE_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > MAX_BUNDLE_BYTES) throw new AttexError('verify.io', `bundle ${file} is larger than ${MAX_BUNDLE_BYTES} bytes`);
-    }
-    return new Uint8Array(buf.subarray(0, length));
-  } catch (err) {
-    if (err instanceof AttexError) throw err;
-    throw new AttexError('verify.io', `cannot read bundle ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  } finally {
-    await handle.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EFBIG') throw new AttexError('verify.io', `${what} ${file} is larger than ${maxBytes} bytes`);
+    throw new AttexError('verify.io', `cannot read ${what} ${file}: ${code === 'ENOTREG' ? 'not a regular file' : (code ?? String(err))}`);
   }
 }
 
 async function readTrust(file: string, io: CommandIO, allowSimulated: boolean) {
   const full = path.resolve(io.cwd, file);
-  let text: string;
-  try {
-    text = await readFile(full, 'utf8');
-  } catch (err) {
-    throw new AttexError('verify.io', `cannot read trust file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const text = (await readCliFile(full, file, 'trust file', MAX_TRUST_BYTES)).toString('utf8');
   return loadVerifyTrust(parseTrustFile(text), { baseDir: path.dirname(full), allowSimulated });
 }
 

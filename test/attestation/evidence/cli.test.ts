@@ -75,6 +75,10 @@ describe('attex evidence verify', () => {
       [['evidence', 'verify', snp.certFile!], /evidence\.unrecognised/],
       [['evidence', 'verify', snp.evidenceFile, '--roots', path.join(tmp, 'no-roots')], /trust\.roots-unreadable/],
       [['evidence', 'verify', snp.evidenceFile, '--sim-state', tmp], /--sim-state needs --allow-simulated/],
+      // Devices and FIFOs are refused, not read (a FIFO would block, /dev/zero fill memory).
+      [['evidence', 'verify', '/dev/zero'], /cannot read evidence file \/dev\/zero: not a regular file \[cli\.io\]/],
+      [['evidence', 'verify', snp.evidenceFile, '--cert', '/dev/zero'], /not a regular file \[cli\.io\]/],
+      [['evidence', 'appraise', snp.evidenceFile, '--policy', '/dev/zero'], /cannot read appraisal policy \/dev\/zero: ENOTREG \[policy\.unreadable\]/],
     ];
     for (const [argv, message] of cases) {
       const run = await runCaptured(argv);

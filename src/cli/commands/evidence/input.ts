@@ -3,7 +3,6 @@
  * evidence file (raw evidence or a package) with certificates and collateral from flags, the
  * --now instant, and the simulated roots (read-only: verifying never creates a simulated PKI).
  */
-import { readFile } from 'node:fs/promises';
 import { AttexError } from '../../../errors/index.ts';
 import {
   type EvidencePackage,
@@ -15,20 +14,20 @@ import {
 } from '../../../attestation/evidence/index.ts';
 import type { AmdRootSet, IntelRoot, TdxCollateral } from '../../../attestation/types.ts';
 import { UsageError } from '../../command.ts';
+import { readBoundedFile } from '../../../util/index.ts';
 
 const MAX_INPUT_BYTES = 2 * 1024 * 1024;
 const MAX_CERT_FILE_BYTES = 64 * 1024;
 const ISO_8601_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
 async function readInput(file: string, maxBytes: number, what: string): Promise<Buffer> {
-  let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    return await readBoundedFile(file, maxBytes);
   } catch (err) {
-    throw new AttexError('cli.io', `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EFBIG') throw new AttexError('cli.io', `${what} ${file} is larger than ${maxBytes} bytes`);
+    throw new AttexError('cli.io', `cannot read ${what} ${file}: ${code === 'ENOTREG' ? 'not a regular file' : (code ?? String(err))}`, { cause: err });
   }
-  if (bytes.length > maxBytes) throw new AttexError('cli.io', `${what} ${file} is larger than ${maxBytes} bytes`);
-  return bytes;
 }
 
 /** A certificate file as DER: one DER certificate, or every CERTIFICATE block of a PEM file. */
