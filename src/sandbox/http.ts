@@ -14,6 +14,16 @@ export type Resolver = (hostname: string) => Promise<string[]>;
 
 export const systemResolver: Resolver = async (hostname) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
 
+type LookupCallback = (err: Error | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+
+/**
+ * A `lookup` for net.connect that answers with the one checked address whatever the name. Node's
+ * connect asks for every address (`all: true`, for happy eyeballs) or for one; both are answered.
+ */
+export function pinnedLookup(address: string, family: number): (host: string, opts: { all?: boolean } | undefined, cb: LookupCallback) => void {
+  return (_host, opts, cb) => (opts?.all ? cb(null, [{ address, family }]) : cb(null, address, family));
+}
+
 export interface GuestRequest {
   method: string;
   url: string;
@@ -87,7 +97,7 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
     pipelining: 0,
     connect: {
       timeout: remaining,
-      lookup: (_host: string, _opts: unknown, cb: (e: Error | null, address: string, family: number) => void) => cb(null, pinned, family),
+      lookup: pinnedLookup(pinned, family),
     } as object,
   });
   const abort = new AbortController();

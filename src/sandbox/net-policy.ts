@@ -55,6 +55,34 @@ function ipv4Octets(ip: string): number[] {
   return ip.split('.').map(Number);
 }
 
+/** The 16 bytes of an IPv6 address in any textual form (`::` compression, a dotted IPv4 tail, a zone). */
+function ipv6Bytes(text: string): number[] | undefined {
+  const ip = text.split('%')[0]!.toLowerCase();
+  let groups: string[];
+  const tail = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  let head = ip;
+  let v4: number[] = [];
+  if (tail) {
+    if (isIP(tail[2]!) !== 4) return undefined;
+    v4 = ipv4Octets(tail[2]!);
+    head = tail[1]!.endsWith('::') ? tail[1]! : tail[1]!.slice(0, -1);
+  }
+  const want = tail ? 6 : 8;
+  const halves = head.split('::');
+  if (halves.length > 2) return undefined;
+  const parse = (part: string) => (part === '' ? [] : part.split(':'));
+  if (halves.length === 2) {
+    const left = parse(halves[0]!);
+    const right = parse(halves[1]!);
+    if (left.length + right.length > want - 1) return undefined;
+    groups = [...left, ...Array<string>(want - left.length - right.length).fill('0'), ...right];
+  } else {
+    groups = parse(head);
+  }
+  if (groups.length !== want || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return undefined;
+  return [...groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]), ...v4];
+}
+
 /** Why an address is special (not publicly routable), or undefined for a public address. */
 export function specialAddressReason(ip: string): string | undefined {
   const family = isIP(ip);
@@ -75,18 +103,25 @@ export function specialAddressReason(ip: string): string | undefined {
     return undefined;
   }
   if (family === 6) {
-    const lower = ip.toLowerCase();
-    const mapped = /^(?:0{0,4}:){0,5}(?:0{0,4}:)?ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower) ?? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    if (mapped) return specialAddressReason(mapped[1]!) ?? undefined;
-    if (lower === '::' ) return 'unspecified';
-    if (lower === '::1') return 'loopback';
-    if (/^fe[89ab]/.test(lower)) return 'link-local';
-    if (/^f[cd]/.test(lower)) return 'unique local (private)';
-    if (/^ff/.test(lower)) return 'multicast';
-    if (/^fec0|^fed|^fee|^fef/.test(lower)) return 'site-local';
-    if (/^64:ff9b:/.test(lower)) return 'NAT64';
-    if (/^2001:db8:/.test(lower)) return 'documentation';
-    if (/^::/.test(lower)) return 'IPv4-compatible/reserved';
+    const b = ipv6Bytes(ip);
+    if (!b) return 'not an IP address';
+    const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+    const v4 = (at: number) => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+    // By value, not by text: `0:0:0:0:0:0:0:1`, `::0001` and `::1` are the same address.
+    if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return specialAddressReason(v4(12)) ?? undefined; // IPv4-mapped
+    if (zeros(0, 16)) return 'unspecified';
+    if (zeros(0, 15) && b[15] === 1) return 'loopback';
+    if (zeros(0, 12)) return 'IPv4-compatible/reserved';
+    if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'link-local';
+    if (b[0] === 0xfe && (b[1]! & 0xc0) === 0xc0) return 'site-local';
+    if ((b[0]! & 0xfe) === 0xfc) return 'unique local (private)';
+    if (b[0] === 0xff) return 'multicast';
+    if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b) return 'NAT64';
+    if (b[0] === 0x01 && zeros(1, 8)) return 'discard-only (100::/64)';
+    if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8) return 'documentation';
+    if (b[0] === 0x20 && b[1] === 0x01 && zeros(2, 4)) return 'Teredo (2001::/32)';
+    if (b[0] === 0x20 && b[1] === 0x02) return specialAddressReason(v4(2)) ? `6to4 of a ${specialAddressReason(v4(2))} address` : undefined;
+    if (b[0] === 0) return 'reserved (0::/8)';
     return undefined;
   }
   return 'not an IP address';

@@ -1,6 +1,8 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco';
 import { checkAddress, checkOrigin, excessImports, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
+import { pinnedLookup } from '../../src/sandbox/http.ts';
 import { MemoryLeases } from '../../src/sandbox/memory-lease.ts';
 import { MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
 
@@ -45,7 +47,46 @@ describe('outbound policy', () => {
     for (const ip of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1']) {
       expect(specialAddressReason(ip), ip).toBeDefined();
     }
-    for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700::1111']) expect(specialAddressReason(ip), ip).toBeUndefined();
+    for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1', '2a00:1450:4001:0811:0000:0000:0000:200e']) expect(specialAddressReason(ip), ip).toBeUndefined();
+  });
+
+  it('classifies IPv6 by value, whatever its text', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['0:0:0:0:0:0:0:1', /loopback/],
+      ['0000:0000:0000:0000:0000:0000:0000:0001', /loopback/],
+      ['::0001', /loopback/],
+      ['0:0:0:0:0:ffff:7f00:1', /loopback/],
+      ['0:0:0:0:0:ffff:a9fe:a9fe', /metadata/],
+      ['::FFFF:169.254.169.254', /metadata/],
+      ['0:0:0:0:0:0:0:0', /unspecified/],
+      ['FE80:0:0:0:0:0:0:1', /link-local/],
+      ['fe80::1%eth0', /link-local/],
+      ['2002:7f00:1::1', /6to4 of a loopback/],
+      ['2001:0:4136:e378:8000:63bf:3fff:fdd2', /Teredo/],
+      ['64:ff9b::a9fe:a9fe', /NAT64/],
+      ['1::1', /reserved/],
+      ['::1.2.3.4', /IPv4-compatible/],
+    ];
+    for (const [ip, reason] of cases) expect([ip, specialAddressReason(ip)]).toEqual([ip, expect.stringMatching(reason)]);
+  });
+
+  it('connects a request for a granted name to the one checked address (Node asks for all addresses)', async () => {
+    const server = net.createServer((socket) => socket.end('pinned'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const reply = await new Promise<string>((resolve, reject) => {
+        // A name that resolves nowhere: only the pinned lookup can make this connect.
+        const socket = net.connect({ host: 'pinned.attex.invalid', port, lookup: pinnedLookup('127.0.0.1', 4) as never, autoSelectFamily: true });
+        let data = '';
+        socket.on('data', (d) => (data += d.toString()));
+        socket.on('end', () => resolve(data));
+        socket.on('error', reject);
+      });
+      expect(reply).toBe('pinned');
+    } finally {
+      server.close();
+    }
   });
 
   it('lets a special address through only when the grant names that IP literal', () => {
