@@ -133,7 +133,34 @@ export async function scanSequence(file: FileHandle, path: string, visitor: Scan
     }
     at += need;
   }
+  if (at < fileLength) await assertTornTail(file, path, at, fileLength, corrupt);
   return { validLength: at, fileLength };
+}
+
+/** A torn tail is at most one group commit's write; a longer one is not a crash's leftover. */
+const MAX_TORN_TAIL = 64 << 20;
+
+/**
+ * The bytes from `at` to the end hold an incomplete record. That is a torn tail (an interrupted,
+ * never acknowledged write) only if nothing after it was committed: a complete, checksummed
+ * checkpoint record further on means a later commit finished, so the incomplete record is a
+ * damaged one (say, a corrupted length) in the middle of acknowledged data, and cutting the file
+ * there would drop acknowledged entries and let the log sign a fork. That is `ledger.corrupt`.
+ */
+async function assertTornTail(file: FileHandle, path: string, at: number, fileLength: number, corrupt: (offset: number, why: string) => never): Promise<void> {
+  const length = fileLength - at;
+  if (length > MAX_TORN_TAIL) corrupt(at, `an incomplete record is followed by ${length} bytes, more than one interrupted write leaves`);
+  const tail = Buffer.alloc(length);
+  await file.read(tail, 0, length, at);
+  for (let rel = 1; rel + HEADER_SIZE <= length; rel++) {
+    const type = tail[rel + 8];
+    if (type !== RECORD_CHECKPOINT && type !== RECORD_COMMIT_CHECKPOINT) continue;
+    const bodyLength = tail.readUInt32BE(rel);
+    if (bodyLength === 0 || bodyLength > MAX_BODY || rel + HEADER_SIZE + bodyLength > length) continue;
+    if (crc32(tail.subarray(rel + 8, rel + HEADER_SIZE + bodyLength)) === tail.readUInt32BE(rel + 4)) {
+      corrupt(at, `an incomplete record is followed by a complete checkpoint record at offset ${at + rel}: not a torn tail`);
+    }
+  }
 }
 
 interface Pending {

@@ -128,6 +128,7 @@ export class Ledger {
         checkpoint: (note, offset, inFile) => recorded.push({ note, offset, entriesBefore: entries.length, inFile }),
       });
       let end = scan.validLength;
+      if (scan.validLength < scan.fileLength) await refuseTruncatingAcknowledged(root, entries.length);
       if (end < SEQUENCE_MAGIC.length) {
         await file.truncate(0);
         await file.write(SEQUENCE_MAGIC, 0, SEQUENCE_MAGIC.length, 0);
@@ -436,6 +437,19 @@ export class Ledger {
     this.#tilesSize = this.size;
     // After a crash the file may lag the commit checkpoints (or the entries): bring it up to date.
     if (this.#fileSize < this.size) await this.publishCheckpoint();
+  }
+}
+
+/**
+ * Before a torn tail is cut off: if the checkpoint file claims more entries than the sequence
+ * holds without the tail, the tail held acknowledged entries, and nothing may be cut.
+ * (`#recover` verifies the checkpoint file fully; this only reads its size line.)
+ */
+async function refuseTruncatingAcknowledged(root: string, entriesKept: number): Promise<void> {
+  const note = await readFileIfExists(path.join(root, 'checkpoint'), MAX_CHECKPOINT_FILE_BYTES);
+  const size = note === null ? undefined : Number(/^[^\n]*\n(\d{1,20})\n/.exec(note.toString('utf8'))?.[1]);
+  if (size !== undefined && Number.isSafeInteger(size) && size > entriesKept) {
+    throw new AttexError('ledger.rollback', `seq ends in an incomplete record, but the checkpoint file covers ${size} entries and only ${entriesKept} precede it: acknowledged entries are damaged; nothing was truncated`);
   }
 }
 

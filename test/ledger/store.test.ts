@@ -241,7 +241,25 @@ describe('tamper and crash detection on open', () => {
     expect(ledger.publishedSizes()).toContain(50); // re-recorded from the checkpoint file
     await ledger.close();
     const seq = readFileSync(seqPath);
-    truncateSync(seqPath, seq.indexOf('{"entry":45}') + 3);
-    await expectOpenFails(dir, 'ledger.rollback', /acknowledged entries are missing|below the published size/);
+    const cut = seq.indexOf('{"entry":45}') + 3;
+    truncateSync(seqPath, cut);
+    await expectOpenFails(dir, 'ledger.rollback', /checkpoint file covers 50 entries and only 45 precede it: acknowledged entries are damaged; nothing was truncated/);
+    expect(readFileSync(seqPath).length).toBe(cut); // the refused open left the file as it was
+  });
+
+  it('a damaged length in the middle of acknowledged records is ledger.corrupt, never cut off as a torn tail', async () => {
+    const dir = freshDir();
+    const ledger = await open(dir);
+    for (let i = 0; i < 30; i++) await ledger.append(entry(i), { checkpoint: true });
+    // No close(): the checkpoint file lags, as after a crash; the commit checkpoints are in seq.
+    const seqPath = path.join(dir, 'seq');
+    const seq = readFileSync(seqPath);
+    const record = seq.indexOf('{"entry":12}') - 2 - 9; // its header: u32 length, u32 crc, u8 type, then u16 key length
+    const damaged = Buffer.from(seq);
+    damaged.writeUInt32BE(seq.length, record); // a length running past the end of the file
+    writeFileSync(seqPath, damaged);
+    await expectOpenFails(dir, 'ledger.corrupt', /complete checkpoint record at offset \d+: not a torn tail/);
+    expect(readFileSync(seqPath).equals(damaged)).toBe(true);
+    await ledger.close().catch(() => undefined);
   });
 });
