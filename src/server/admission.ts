@@ -64,22 +64,44 @@ export interface RateLimit {
 
 /** Token bucket per caller. Returns 0 when admitted, else the seconds until a token is due. */
 export class CallerRateLimiter {
+  /** Least recently used first (a bucket is re-inserted on every take). */
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly limit: RateLimit;
+  private readonly maxBuckets: number;
 
-  constructor(limit: RateLimit) {
+  /**
+   * State stays bounded: a bucket that has refilled is the same as none and is dropped, and
+   * beyond `maxBuckets` keys (say, a flood from many addresses) the least recently used bucket
+   * is dropped even if not yet full, which gives that key a fresh burst rather than memory.
+   */
+  constructor(limit: RateLimit, maxBuckets = 100_000) {
     this.limit = limit;
+    this.maxBuckets = maxBuckets;
+  }
+
+  get size(): number {
+    return this.buckets.size;
   }
 
   take(caller: string, nowMs: number): number {
+    this.#evict(nowMs); // first: a refilled bucket dropped here is recreated full just below
     const b = this.buckets.get(caller) ?? { tokens: this.limit.burst, at: nowMs };
     b.tokens = Math.min(this.limit.burst, b.tokens + ((nowMs - b.at) / 1000) * this.limit.ratePerSecond);
     b.at = nowMs;
+    this.buckets.delete(caller);
     this.buckets.set(caller, b);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 0;
     }
     return Math.max(1, Math.ceil((1 - b.tokens) / this.limit.ratePerSecond));
+  }
+
+  #evict(nowMs: number): void {
+    for (const [key, b] of this.buckets) {
+      const refilled = b.tokens + ((nowMs - b.at) / 1000) * this.limit.ratePerSecond >= this.limit.burst;
+      if (!refilled && this.buckets.size < this.maxBuckets) break;
+      this.buckets.delete(key);
+    }
   }
 }
