@@ -18,12 +18,28 @@ export function keyManagementAlg(key: TeePubKey): 'ECDH-ES+A256KW' | 'RSA-OAEP-2
 export async function importTeePublicKey(key: TeePubKey): Promise<CryptoKey | KeyObject | Uint8Array> {
   const alg = keyManagementAlg(key);
   const jwk: JWK = key.kty === 'EC' ? { kty: 'EC', crv: key.crv, x: key.x, y: key.y } : { kty: 'RSA', n: key.n, e: key.e };
+  if (key.kty === 'RSA') assertSoundRsaKey(key.n, key.e);
   try {
     const imported = await importJWK(jwk, alg);
     if (imported instanceof Uint8Array) throw new Error('symmetric');
     return imported;
   } catch {
     throw new AttexError('broker.tee-pubkey', 'tee-pubkey is not a usable public key for its algorithm');
+  }
+}
+
+/**
+ * An RSA key that imports is not necessarily one that encrypts: with e = 1 the "ciphertext" is
+ * the padded plaintext, and an even modulus fails only at encryption time. Require what any
+ * real TEE client generates: a 2048-8192-bit odd modulus and an odd exponent of at least 65537.
+ */
+function assertSoundRsaKey(nB64: string, eB64: string): void {
+  const n = Buffer.from(nB64, 'base64url');
+  const e = Buffer.from(eB64, 'base64url');
+  const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+  const exponent = e.length === 0 || e.length > 8 ? 0n : BigInt(`0x${e.toString('hex')}`);
+  if (bits < 2048 || bits > 8192 || (n[n.length - 1]! & 1) === 0 || exponent < 65537n || (exponent & 1n) === 0n) {
+    throw new AttexError('broker.tee-pubkey', 'tee-pubkey is not a sound RSA key (a 2048-8192-bit odd modulus and an odd exponent of at least 65537)');
   }
 }
 

@@ -11,7 +11,7 @@ export const TRUSTEE_ERROR_PREFIX = 'https://github.com/confidential-containers/
 const ATTEX_PROBLEM_PREFIX = 'urn:attex:broker:problem:';
 
 export interface ProblemKind {
-  readonly status: 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500;
+  readonly status: 400 | 401 | 403 | 404 | 408 | 413 | 415 | 429 | 431 | 500 | 503;
   readonly type: string;
   readonly title: string;
 }
@@ -39,11 +39,17 @@ export const PROBLEMS = {
   InvalidRequestPath: { status: 404, type: trustee('InvalidRequestPath'), title: 'Invalid resource path' },
   ResourceNotFound: { status: 404, type: attex('ResourceNotFound'), title: 'Resource not found' },
   NotFound: { status: 404, type: attex('NotFound'), title: 'No such endpoint' },
+  /** The request was not received within the server's request timeout (connection closed). */
+  RequestTimeout: { status: 408, type: attex('RequestTimeout'), title: 'Request not received in time' },
   PayloadTooLarge: { status: 413, type: attex('PayloadTooLarge'), title: 'Request body too large' },
   UnsupportedMediaType: { status: 415, type: attex('UnsupportedMediaType'), title: 'Body must be application/json' },
   /** Per-client request budget exceeded; refused before any work (and not audited: see docs/broker.md). */
   TooManyRequests: { status: 429, type: attex('TooManyRequests'), title: 'Too many requests' },
+  /** Header section over the server's limit (connection closed). */
+  HeadersTooLarge: { status: 431, type: attex('HeadersTooLarge'), title: 'Request header fields too large' },
   Internal: { status: 500, type: attex('Internal'), title: 'Internal broker error' },
+  /** The broker is closing; retry against another instance. */
+  ShuttingDown: { status: 503, type: attex('ShuttingDown'), title: 'Broker shutting down' },
 } as const satisfies Record<string, ProblemKind>;
 
 export type ProblemName = keyof typeof PROBLEMS;

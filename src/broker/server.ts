@@ -4,11 +4,14 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
+import { AttexError } from '../errors/index.ts';
 import { CallerRateLimiter, type RateLimit } from '../server/admission.ts';
+import { jsonNestsDeeperThan } from '../util/index.ts';
 import type { AuditEvent, AuditLog } from './audit.ts';
-import { handleAttest, handleAuth, handleResource, type BrokerContext } from './handlers.ts';
+import { handleAttest, handleAuth, handleResource, sessionFromCookie, type BrokerContext } from './handlers.ts';
 import type { ResourcePolicy } from './policy/index.ts';
 import { BrokerProblem, PROBLEMS, PROBLEM_CONTENT_TYPE, problemBody } from './problems.ts';
 import {
@@ -55,6 +58,9 @@ export interface BrokerServer {
 }
 
 /** Paths and headers that can carry credentials or secrets: always censored in logs. */
+/** KBS bodies are shallow JSON (evidence is a few levels deep); far deeper is not a KBS body. */
+const MAX_JSON_DEPTH = 64;
+
 export const LOG_REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
@@ -111,6 +117,9 @@ function problemForFrameworkError(err: FastifyError): BrokerProblem {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new BrokerProblem('MalformedRequest', 'broker.json', 'request body is not valid JSON');
     default:
+      if ((err as unknown) instanceof AttexError && err.code === 'broker.audit') {
+        return new BrokerProblem('Internal', 'broker.audit', 'the audit log is unavailable; nothing was released');
+      }
       if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
         return new BrokerProblem('MalformedRequest', 'broker.request', 'malformed request');
       }
@@ -119,7 +128,13 @@ function problemForFrameworkError(err: FastifyError): BrokerProblem {
 }
 
 function eventFor(req: FastifyRequest): AuditEvent['event'] | undefined {
-  const url = req.routeOptions.url ?? '';
+  let url: string | undefined;
+  try {
+    url = req.routeOptions.url; // requests refused before routing have no route options
+  } catch {
+    url = undefined;
+  }
+  url ??= req.url.split('?')[0]!;
   if (url.startsWith('/kbs/v0/resource')) return 'resource';
   if (url === '/kbs/v0/attest') return 'attest';
   if (url === '/kbs/v0/auth') return 'auth';
@@ -149,8 +164,31 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     // Resource path segments are up to 128 characters (src/broker/paths.ts).
     routerOptions: { maxParamLength: 128 },
     exposeHeadRoutes: false,
-    return503OnClosing: true,
+    // While closing, requests on open connections get a problem (below), not fastify's own 503.
+    return503OnClosing: false,
     requestTimeout: 30_000,
+    // Refused before any route: answered as problems too, through the error handler (audited).
+    frameworkErrors: (err, _req, reply) => {
+      const problem = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? new BrokerProblem('InvalidRequestPath', 'broker.resource-path', 'a resource path segment is longer than 128 characters')
+        : new BrokerProblem('MalformedRequest', 'broker.request', 'the path is not valid percent-encoded UTF-8');
+      void refuse(problem, reply.request, reply);
+    },
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const problem =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new BrokerProblem('RequestTimeout', 'broker.timeout', 'the request was not received in time')
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? new BrokerProblem('HeadersTooLarge', 'broker.headers-too-large', 'the header section exceeds the server limit (16 KiB)')
+            : new BrokerProblem('MalformedRequest', 'broker.request', 'the request is not valid HTTP/1.1');
+      const body = JSON.stringify(problemBody(problem));
+      const kind = PROBLEMS[problem.problem];
+      if (socket.writable) {
+        socket.end(`HTTP/1.1 ${kind.status} ${kind.title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
@@ -163,11 +201,38 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     return reply.code(429).header('retry-after', String(wait)).type(PROBLEM_CONTENT_TYPE).send(body);
   });
 
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!closing) return done();
+    const body = problemBody(new BrokerProblem('ShuttingDown', 'broker.shutting-down', 'the broker is shutting down; retry on another instance'));
+    void reply.code(503).header('retry-after', '1').header('connection', 'close').type(PROBLEM_CONTENT_TYPE).send(body);
+  });
+
   // JSON only: without this fastify would parse text/plain bodies and fail them on the schema.
   app.removeContentTypeParser('text/plain');
+  // Nesting is bounded before the body is parsed: parsing and the prototype-poisoning scan of a
+  // megabyte of `[[[[…` cost most of a second of the event loop, for any client.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonNestsDeeperThan(body as string, MAX_JSON_DEPTH)) {
+      done(new BrokerProblem('MalformedRequest', 'broker.json', `request body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+      return;
+    }
+    defaultJson(req, body as string, done);
+  });
 
   app.setErrorHandler(async (err: FastifyError | BrokerProblem, req, reply) => {
     const problem = err instanceof BrokerProblem ? err : problemForFrameworkError(err as FastifyError);
+    return refuse(problem, req, reply, err);
+  });
+
+  /** Every refusal: logged if internal, audited once, sent as problem+json. */
+  async function refuse(problem: BrokerProblem, req: FastifyRequest, reply: FastifyReply, err: unknown = problem) {
     if (problem.problem === 'Internal') {
       // Only the error's code reaches the log: messages of deep failures may quote inputs.
       req.log.error({ code: (err as { code?: string }).code ?? 'unknown', name: (err as Error).name }, 'broker request failed');
@@ -183,7 +248,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     }
     const body = problemBody(problem);
     return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
-  });
+  }
 
   app.setNotFoundHandler(async (_req, reply) => {
     const body = problemBody(new BrokerProblem('NotFound', 'broker.not-found', 'no such endpoint'));
@@ -196,7 +261,12 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     return challenge;
   });
 
-  app.post<{ Body: KbsAttestation }>('/kbs/v0/attest', { schema: { body: attestationSchema } }, async (req, reply) => {
+  // The session cookie is checked before the body is even read: a client without a live session
+  // costs no parsing. (handleAttest checks it again, with the session's state.)
+  const attestPreParsing = async (req: FastifyRequest) => {
+    sessionFromCookie(ctx, readSessionCookie(req.headers.cookie));
+  };
+  app.post<{ Body: KbsAttestation }>('/kbs/v0/attest', { schema: { body: attestationSchema }, preParsing: attestPreParsing }, async (req, reply) => {
     const cookie = readSessionCookie(req.headers.cookie);
     const { token, session } = await handleAttest(ctx, cookie, req.body);
     reply.header('set-cookie', setCookie(session.id, (session.expiresAt - ctx.clock().getTime()) / 1000));

@@ -1,3 +1,4 @@
 export { toHex, fromHex, concatBytes, bytesEqual, sha256, sha384, sha512 } from './bytes.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { readBoundedFile, readBoundedFileSync } from './read-bounded.ts';
+export { jsonNestsDeeperThan } from './json-depth.ts';

@@ -4,6 +4,8 @@
  * problem, releases nothing, and lands in the signed audit log.
  */
 import 'reflect-metadata';
+import { generateKeyPairSync } from 'node:crypto';
+import net from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { X509Certificate } from '@peculiar/x509';
@@ -281,6 +283,13 @@ describe('attestation refusals', () => {
   });
 });
 
+/** A 2048-bit modulus (base64url) of a real key, or the same with its lowest bit cleared. */
+function rsaModulus(lowBit: 0 | 1): string {
+  const n = Buffer.from(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }).n!, 'base64url');
+  n[n.length - 1] = (n[n.length - 1]! & 0xfe) | lowBit;
+  return n.toString('base64url');
+}
+
 describe('malformed requests', () => {
   const cases: [string, () => Promise<Awaited<ReturnType<typeof call>>>, number, string, string][] = [
     ['not JSON', () => call(`${b.url}/kbs/v0/auth`, { rawBody: '{"version":' }), 400, 'InvalidRequest', 'broker.json'],
@@ -294,6 +303,13 @@ describe('malformed requests', () => {
     ['attest without a cookie', () => call(`${b.url}/kbs/v0/attest`, { body: { 'runtime-data': { nonce: 'n', 'tee-pubkey': { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'AA', y: 'AA' } }, 'tee-evidence': {} } }), 401, 'MissingCookie', 'broker.cookie-missing'],
     ['attest with an unknown session', () => call(`${b.url}/kbs/v0/attest`, { body: { 'runtime-data': { nonce: 'n', 'tee-pubkey': { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'AA', y: 'AA' } }, 'tee-evidence': {} }, headers: { cookie: 'kbs-session-id=AAAAAAAAAAAAAAAAAAAAAAAA' } }), 401, 'InvalidCookie', 'broker.session-unknown'],
     ['resource with no credentials', () => call(`${b.url}/kbs/v0/resource/app/key/db`), 401, 'TokenNotFound', 'broker.token-missing'],
+    // Refused by the router before any handler: still problems, still audited.
+    ['a broken percent-encoding in a resource path', () => call(`${b.url}/kbs/v0/resource/app/key/%zz`), 400, 'InvalidRequest', 'broker.request'],
+    ['a 129-character resource path segment', () => call(`${b.url}/kbs/v0/resource/app/key/${'k'.repeat(129)}`), 404, 'InvalidRequestPath', 'broker.resource-path'],
+    ['an attestation body nested 10,000 levels deep', async () => {
+      const s = await auth(b.url);
+      return call(`${b.url}/kbs/v0/attest`, { rawBody: `{"runtime-data":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, headers: { cookie: s.cookie } });
+    }, 400, 'InvalidRequest', 'broker.json'],
   ];
   for (const [name, send, status, type, code] of cases) {
     it(name, async () => {
@@ -302,6 +318,25 @@ describe('malformed requests', () => {
       await expectDeniedInAudit(before, code, { status });
     });
   }
+
+  it('requests the HTTP parser refuses get a problem with a stable code', async () => {
+    const { port } = new URL(b.url);
+    const exchange = async (raw: string) => {
+      const socket = net.connect(Number(port), '127.0.0.1');
+      const answer = new Promise<string>((resolve) => {
+        let data = '';
+        socket.on('data', (d: Buffer) => (data += d.toString()));
+        socket.on('close', () => resolve(data));
+        socket.on('error', () => undefined);
+      });
+      await new Promise((r) => socket.once('connect', r));
+      socket.write(raw);
+      const [head = '', body = ''] = (await answer).split('\r\n\r\n');
+      return { status: Number(head.split(' ')[1]), contentType: /content-type: ([^\r]*)/i.exec(head)?.[1] ?? '', code: (JSON.parse(body) as { code?: unknown }).code };
+    };
+    expect(await exchange(`GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toEqual({ status: 431, contentType: 'application/problem+json', code: 'broker.headers-too-large' });
+    expect(await exchange('POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n')).toEqual({ status: 400, contentType: 'application/problem+json', code: 'broker.request' });
+  });
 
   it('attestation bodies with unknown members, bad keys or bad evidence', async () => {
     const { nonce } = await auth(b.url);
@@ -315,6 +350,10 @@ describe('malformed requests', () => {
       [{ ...good, 'runtime-data': { ...good['runtime-data'], 'attex-receipt-key': { nested: 'x'.repeat(10) } } }, 'broker.schema'],
       [{ ...good, 'runtime-data': { ...good['runtime-data'], Upper: 'x' } }, 'broker.schema'],
       [{ ...good, 'tee-evidence': { ...good['tee-evidence'], unknown: 'x' } }, 'evidence.malformed'],
+      // RSA keys that import but do not protect anything: e = 1 (the JWE would be readable by
+      // anyone) and an even modulus.
+      [{ ...good, 'runtime-data': { ...good['runtime-data'], 'tee-pubkey': { kty: 'RSA', alg: 'RSA-OAEP-256', n: rsaModulus(1), e: 'AQ' } } }, 'broker.tee-pubkey'],
+      [{ ...good, 'runtime-data': { ...good['runtime-data'], 'tee-pubkey': { kty: 'RSA', alg: 'RSA-OAEP-256', n: rsaModulus(0), e: 'AQAB' } } }, 'broker.tee-pubkey'],
       [{ ...good, 'tee-evidence': { primary_evidence: good['tee-evidence'], additional_evidence: '{"tdx":{}}' } }, 'broker.tee-evidence'],
     ];
     for (const [body, code] of bad) {
@@ -358,5 +397,19 @@ describe('secrets stay secret', () => {
     // Credentials are redacted in logs: no session cookie or bearer token value appears.
     expect(logText).not.toMatch(/kbs-session-id=[A-Za-z0-9_-]{16,}/);
     expect(logText).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
+  });
+});
+
+describe('when the audit log fails', () => {
+  it('a refusal that cannot be audited is 500 broker.audit, and nothing is released', async () => {
+    const t = await tempDir('attex-broker-audit-');
+    const other = await startBroker({ sim, dir: t.dir, resourcePolicy: resourcePolicy(measurement) });
+    try {
+      await other.broker.ledger.close();
+      expectProblem(await call(`${other.url}/kbs/v0/resource/app/key/db`), 500, 'urn:attex:broker:problem:Internal', 'broker.audit');
+    } finally {
+      await other.close().catch(() => undefined);
+      await t.cleanup();
+    }
   });
 });
