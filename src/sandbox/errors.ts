@@ -8,6 +8,7 @@ import { AttexError } from '../errors/index.ts';
 export const SandboxCodes = {
   manifestInvalid: 'sandbox.manifest-invalid',
   invalidComponent: 'sandbox.invalid-component',
+  instantiateTimeout: 'sandbox.instantiate-timeout',
   importsExceedGrant: 'sandbox.imports-exceed-grant',
   buildFailed: 'sandbox.build-failed',
   unknownAction: 'sandbox.unknown-action',

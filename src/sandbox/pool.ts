@@ -14,7 +14,7 @@
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { AttexError } from '../errors/index.ts';
-import { SandboxCodes } from './errors.ts';
+import { SandboxCodes, sandboxError } from './errors.ts';
 import { type HostRunContext, type HostUsage, type SecretSource, handleHostCall } from './host.ts';
 import { type Resolver, systemResolver } from './http.ts';
 import type { KvStore } from './kv.ts';
@@ -133,6 +133,8 @@ export function workerHeapLimits(heapMb: number): ResourceLimits {
 
 const DEFAULT_RESOURCE_LIMITS: ResourceLimits = workerHeapLimits(2048);
 const DEFAULT_QUEUE_DEPTH = 2;
+/** Registration's floor on its time limit: compiling a component's glue is part of it. */
+const REGISTER_MIN_MS = 5_000;
 /** Shortest interval between two CPU samples of a running worker. */
 const MIN_CPU_SAMPLE_MS = 5;
 
@@ -168,7 +170,12 @@ export class SandboxPool {
     for (const c of options.components ?? []) pool.#components.set(c.name, c);
     const size = Math.max(1, Math.min(options.size ?? Math.max(1, availableParallelism() - 1), 64));
     for (let i = 0; i < size; i++) pool.#slots.push(pool.#spawn());
-    await Promise.all(pool.#slots.map((s) => pool.#registerAll(s)));
+    try {
+      await Promise.all(pool.#slots.map((s) => pool.#registerAll(s)));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
     return pool;
   }
 
@@ -294,19 +301,36 @@ export class SandboxPool {
     if (i < 0) return;
     const fresh = this.#spawn();
     this.#slots[i] = fresh;
-    void this.#registerAll(fresh).then(() => this.#dispatch());
+    // A component that no longer instantiates in time is dropped (see #registerOne); the rest serve.
+    void this.#registerAll(fresh).catch(() => undefined).then(() => this.#dispatch());
   }
 
   #registerAll(slot: Slot): Promise<void> {
     return Promise.all([...this.#components.values()].map((c) => this.#registerOne(slot, c))).then(() => undefined);
   }
 
+  /**
+   * Registration instantiates the component once (the worker's warm instance), in the worker and
+   * out of any run's watchdog: it is held to the component's time limit (at least
+   * REGISTER_MIN_MS, which also covers compiling its glue). A component whose instantiation does
+   * not end in time (a start function that loops, huge tables) is dropped from the pool, the
+   * worker is replaced, and the registration fails with `sandbox.instantiate-timeout`.
+   */
   #registerOne(slot: Slot, component: LoadedComponent): Promise<void> {
     if (slot.dead) return Promise.resolve();
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const key = component.payload.key;
+      const limit = Math.max(component.manifest.limits.timeout_ms, REGISTER_MIN_MS);
+      const timer = setTimeout(() => {
+        reject(sandboxError(SandboxCodes.instantiateTimeout, `component ${component.name} did not instantiate within ${limit} ms (a start function that never returns, or tables too large); it was not deployed`));
+        if (this.#components.get(component.name) === component) this.#components.delete(component.name);
+        this.#kill(slot, { code: SandboxCodes.instantiateTimeout, message: `component ${component.name} did not instantiate within ${limit} ms` });
+      }, limit);
       const waiters = slot.registrations.get(key) ?? [];
-      waiters.push(resolve);
+      waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
       slot.registrations.set(key, waiters);
       slot.worker.postMessage({ type: 'register', component: component.payload } satisfies MainToWorker);
     });
