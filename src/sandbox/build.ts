@@ -55,6 +55,8 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
     const full = path.join(dir, entry.name);
+    // A link could point outside the folder, and what it points to would escape the build key.
+    if (entry.isSymbolicLink()) throw new AttexError(SandboxCodes.buildFailed, `${path.relative(base, full)} is a symbolic link; a component folder must hold its files`);
     if (entry.isDirectory()) out.push(...(await listFiles(full, base)));
     else if (entry.isFile()) out.push(path.relative(base, full));
   }

@@ -67,13 +67,19 @@ export function capabilityImports(current: () => ActiveRun, host: HostCaller): R
     listKeys(cursor: string | undefined) { return call('kv.list', [this.#name, cursor ?? null]); }
   }
 
+  /** The host's reason for refusing a request the guest made wrongly, else `otherwise`. */
+  const refusal = (r: { val?: unknown }, otherwise: string): string => {
+    const v = r.val as { tag?: unknown; val?: unknown } | undefined;
+    return v?.tag === 'invalid-request' && typeof v.val === 'string' ? v.val : otherwise;
+  };
+
   class Secret {
     readonly #name: string;
     constructor(name: string) { this.#name = name; }
     name(): string { return this.#name; }
     hmacSha256(data: Uint8Array): Uint8Array {
       const r = call('secret.hmac', [this.#name, data]);
-      if (r.tag !== 'ok') throw new SandboxAbort(SandboxCodes.capabilityDenied, `secret ${this.#name} is no longer available`);
+      if (r.tag !== 'ok') throw new SandboxAbort(SandboxCodes.capabilityDenied, refusal(r, `secret ${this.#name} is no longer available`));
       return r.val as Uint8Array;
     }
     reveal(): Uint8Array {

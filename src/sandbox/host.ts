@@ -101,7 +101,8 @@ export async function handleHostCall(ctx: HostRunContext, op: HostOp, args: read
       const v = secretBytes(ctx, args[0] as string);
       if (!(v instanceof Uint8Array)) return fail('denied', v.denied);
       const data = args[1];
-      if (!(data instanceof Uint8Array) || data.length > 16 << 20) return fail('denied', 'bad data');
+      if (!(data instanceof Uint8Array)) return fail('invalid-request', 'hmac-sha256 data must be bytes');
+      if (data.length > 16 << 20) return fail('invalid-request', `hmac-sha256 data is ${data.length} bytes, over the 16 MiB limit`);
       addOnce(ctx.usage.secretsUsed, args[0] as string);
       return ok(new Uint8Array(createHmac('sha256', v).update(data).digest()));
     }
