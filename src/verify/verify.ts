@@ -257,15 +257,25 @@ async function stepRecord(ctx: Context, trust: VerifyTrust): Promise<string> {
   // Binding: the evidence's report data must be the hash of the record's runtime data.
   const createdAt = new Date(rec.createdAt);
   ctx.evidenceResult = await runEvidenceVerifier(rec, trust, createdAt);
-  const bound = boundReportData(ctx.evidenceResult);
+  const r = ctx.evidenceResult;
+  // Evidence rejected outright (junk, wrong kind, a bad signature or chain) is an evidence
+  // failure, not a binding one: its report data proves nothing either way. Evidence refused
+  // only for chaining to a simulated root is judged at the evidence step.
+  if (r.outcome === 'reject' && !r.reasons.every((x) => x.code === 'attestation.simulated-root')) failRejectedEvidence(r);
+  const bound = boundReportData(r);
   if (bound === null) {
-    const why = ctx.evidenceResult.reasons[0];
+    const why = r.reasons[0];
     fail('verify.binding', `cannot read the evidence's report data${why ? ` (${why.code}: ${why.message})` : ''}`);
   }
   if (!equalBytes(bound!, reportDataFor(rec.runtimeData as unknown as Record<string, unknown>))) {
     fail('verify.binding', 'the evidence\'s report data does not bind this record\'s runtime data (receipt key, TEE key, nonce)');
   }
   return `attestation record is entry ${parsed.index}, signed by the same key, which the evidence binds in its report data`;
+}
+
+function failRejectedEvidence(r: VerificationResult): never {
+  const simulated = r.reasons.some((x) => x.code === 'attestation.simulated-root');
+  return fail(simulated ? 'verify.simulated' : 'verify.evidence', `evidence rejected: ${r.reasons.map((x) => `${x.code}: ${x.message}`).join('; ') || 'no reason given'}`);
 }
 
 async function runEvidenceVerifier(rec: AttestationRecordPredicate, trust: VerifyTrust, at: Date): Promise<VerificationResult> {
@@ -278,10 +288,7 @@ async function stepEvidence(ctx: Context, trust: VerifyTrust): Promise<string> {
   const r = ctx.evidenceResult!;
   const receipt = ctx.receipt!.predicate;
   const reasons = (rs: readonly Reason[]) => rs.map((x) => `${x.code}: ${x.message}`).join('; ');
-  if (r.outcome === 'reject') {
-    const simulated = r.reasons.some((x) => x.code === 'attestation.simulated-root');
-    fail(simulated ? 'verify.simulated' : 'verify.evidence', `evidence rejected: ${reasons(r.reasons) || 'no reason given'}`);
-  }
+  if (r.outcome === 'reject') failRejectedEvidence(r);
   if (r.simulated && trust.allowSimulated !== true) fail('verify.simulated', 'evidence chains to a simulated root and simulated roots are not allowed');
   if (r.tee !== receipt.attestation.tee) fail('verify.evidence', `the receipt claims TEE ${receipt.attestation.tee}, the evidence is ${r.tee}`);
   const measured = r.fields['measurement'] ?? r.fields['mr_td'];

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { loadPolicy } from '../../src/attestation/appraisal/index.ts';
+import type { EvidencePackage } from '../../src/attestation/evidence/package.ts';
 import { Ledger } from '../../src/ledger/store.ts';
 import { buildExecutionStatement, createReceiptSigner, signStatement } from '../../src/receipts/index.ts';
 import { type BundleVerification, type VerifyTrust, verifyBundle } from '../../src/verify/index.ts';
@@ -155,6 +156,24 @@ describe('verifyBundle', () => {
     const { text } = await bundleFor(w, env, record);
     const v = await verifyBundle(text, w.trust);
     expect(failedStep(v)).toMatchObject({ step: 'attestation-record', code: 'verify.binding' });
+  });
+
+  it('a record whose evidence is rejected fails as evidence (verify.evidence), not as a binding', async () => {
+    const signer = createReceiptSigner();
+    // One bit of the signed report data flipped: the binding cannot hold, but the first thing
+    // wrong is that the report's signature does not verify.
+    const flipReportData = (e: EvidencePackage): EvidencePackage => {
+      const report = Buffer.from(e.evidence, 'base64');
+      report[0x50]! ^= 1;
+      return { ...e, evidence: report.toString('base64') };
+    };
+    const rec = await attestationRecord(w.tee, signer, w.teeJwk, signer.publicKeyRaw, flipReportData);
+    const { index } = await w.ledger.append(rec.envelope);
+    const params = receiptParams(w, {}, signer.publicKeyRaw);
+    const env = signStatement(buildExecutionStatement({ ...params, attestation: { ...params.attestation, evidenceDigest: rec.evidenceDigest, recordLogIndex: index } }), signer);
+    const { text } = await bundleFor(w, env, { envelope: rec.envelope, index, evidenceDigest: rec.evidenceDigest });
+    const v = await verifyBundle(text, w.trust);
+    expect(failedStep(v)).toMatchObject({ step: 'attestation-record', code: 'verify.evidence', message: expect.stringMatching(/snp\.report-signature/) });
   });
 
   it('rejects a receipt whose recordLogIndex is not the bundled record', async () => {

@@ -5,6 +5,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { reportDataFor } from '../../src/attestation/binding/index.ts';
+import type { EvidencePackage } from '../../src/attestation/evidence/package.ts';
 import { type SimulatedTee, openSimulatedTee } from '../../src/attestation/sim/index.ts';
 import { Ledger } from '../../src/ledger/store.ts';
 import {
@@ -43,9 +44,15 @@ export function teePublicJwk(): Record<string, string> {
 }
 
 /** Evidence + signed attestation record for `signer`; `bindKey` lets a test bind another key. */
-export async function attestationRecord(tee: SimulatedTee, signer: ReceiptSigner, teeJwk: Record<string, string>, bindKey: Uint8Array = signer.publicKeyRaw) {
+export async function attestationRecord(
+  tee: SimulatedTee,
+  signer: ReceiptSigner,
+  teeJwk: Record<string, string>,
+  bindKey: Uint8Array = signer.publicKeyRaw,
+  alterEvidence: (e: EvidencePackage) => EvidencePackage = (e) => e,
+) {
   const nonce = 'broker-nonce-0001';
-  const evidence = await tee.snpEvidence(reportDataFor(executorRuntimeData(nonce, teeJwk, bindKey) as unknown as Record<string, unknown>));
+  const evidence = alterEvidence(await tee.snpEvidence(reportDataFor(executorRuntimeData(nonce, teeJwk, bindKey) as unknown as Record<string, unknown>)));
   const statement = buildAttestationRecordStatement({
     executor: { id: 'executor-a', version: '0.1.0' },
     receiptKey: signer.publicKeyRaw,
