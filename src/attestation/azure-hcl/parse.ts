@@ -5,9 +5,12 @@
  * Throws AttexError `hcl.parse`.
  */
 import { AttexError } from '../../errors/index.ts';
-import { sha256, sha384, sha512, toHex } from '../../util/index.ts';
+import { jsonNestsDeeperThan, sha256, sha384, sha512, toHex } from '../../util/index.ts';
 import { parseSnpReport, SNP_REPORT_LENGTH, type SnpReport } from '../snp/index.ts';
 import { LIMITS } from '../x509/index.ts';
+
+/** Azure's runtime claims are a few levels deep (keys, vm-configuration, user-data). */
+const MAX_CLAIMS_DEPTH = 32;
 
 export const HCL_MAGIC = 'HCLA';
 export const HCL_HEADER_LENGTH = 0x20;
@@ -89,7 +92,10 @@ export function parseHclReport(bytes: Uint8Array): HclReport {
     // Some producers NUL-terminate the JSON; the binding still covers the bytes as stored.
     let end = claimsBytes.length;
     while (end > 0 && claimsBytes[end - 1] === 0) end--;
-    claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(claimsBytes.subarray(0, end)));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(claimsBytes.subarray(0, end));
+    // Real claims nest a few levels; deep nesting would break whoever re-serializes them.
+    if (jsonNestsDeeperThan(text, MAX_CLAIMS_DEPTH)) throw new Error(`nested deeper than ${MAX_CLAIMS_DEPTH} levels`);
+    claims = JSON.parse(text);
   } catch (err) {
     throw fail(`runtime claims are not UTF-8 JSON: ${(err as Error).message}`, err);
   }

@@ -45,6 +45,14 @@ describe('parseHclReport', () => {
     expect(hcl.snpReport?.version).toBe(2);
   });
 
+  it('refuses runtime claims nested past 32 levels (they would break re-serialization) with hcl.parse', () => {
+    const report = azure.evidence.subarray(0x20, 0x20 + 0x4a0);
+    const deep = (depth: number) => new TextEncoder().encode(`{"user-data":"${'0'.repeat(128)}","x":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    expect(parseHclReport(buildHcl(report, deep(31))).claims['x']).toBeDefined();
+    const err = parseError(buildHcl(report, deep(30_000)));
+    expect([err.code, err.message]).toEqual(['hcl.parse', expect.stringMatching(/nested deeper than 32 levels/)]);
+  });
+
   it('refuses bad magic, truncation and inconsistent lengths with hcl.parse', () => {
     const bad: Uint8Array[] = [];
     const magic = azure.evidence.slice();
