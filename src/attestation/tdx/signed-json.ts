@@ -92,7 +92,11 @@ export function extractSignedJson(body: Uint8Array, member: string, what: string
   ws();
   while (i < body.length && body[i] !== 0x7d) {
     const keyEnd = skipString(body, i);
-    const key = JSON.parse(decoder.decode(body.subarray(i, keyEnd))) as string;
+    const rawKey = decoder.decode(body.subarray(i, keyEnd));
+    const key = JSON.parse(rawKey) as string;
+    // Only the two members a PCS body has, each spelled plainly: nothing unsigned rides along.
+    if (key !== member && key !== 'signature') malformed(what, `unexpected top-level member ${JSON.stringify(key.slice(0, 40))}`);
+    if (rawKey !== `"${key}"`) malformed(what, `member "${key}" is written with escapes`);
     i = keyEnd;
     ws();
     i++; // ':'

@@ -26,6 +26,21 @@ function withModuleLevels(levels: TdxTcbInfo['tdxModuleIdentities'][number]['tcb
 
 const upToDateQe = { reasons: [], status: 'UpToDate', advisoryIds: [] };
 
+describe('extractSignedJson', () => {
+  it('refuses unsigned members beside the signed one, and escaped member names', () => {
+    const body = Buffer.from(v5.collateral.tcbInfo!).toString('utf8');
+    const variants = [
+      [body.replace(/^\{/, '{"x":1,'), /unexpected top-level member "x"/],
+      [body.replace(/\}\s*$/, ',"junk":[1,2,3]}'), /unexpected top-level member "junk"/],
+      [body.replace('"tcbInfo"', '"tcb\\u0049nfo"'), /member "tcbInfo" is written with escapes/],
+    ] as const;
+    for (const [text, message] of variants) {
+      expect(text).not.toBe(body);
+      expect(() => extractSignedJson(new TextEncoder().encode(text), 'tcbInfo', 'TCB info')).toThrow(message);
+    }
+  });
+});
+
 describe('evaluateTdxTcb (Intel QVL rules)', () => {
   it('the real quote is UpToDate with no advisories', () => {
     expect(evaluateTdxTcb(info, sgx, quote.report, null)).toEqual({ status: 'UpToDate', advisoryIds: [], reasons: [] });
