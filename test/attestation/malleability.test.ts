@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { loadTrustStore, makeEvidencePackage, verifyEvidence } from '../../src/attestation/index.ts';
 import { verifyTdx } from '../../src/attestation/tdx/index.ts';
 import type { TdxCollateral, VerificationResult } from '../../src/attestation/types.ts';
-import { certificateProblems, crlProblems, parsePemCertificates } from '../../src/attestation/x509/index.ts';
+import { parseVekCert } from '../../src/attestation/snp/cert.ts';
+import { assertDerSequence, certificateProblems, crlProblems, parsePemCertificates, readTlvs } from '../../src/attestation/x509/index.ts';
 import { sha384, toHex } from '../../src/util/index.ts';
 import { loadVectors } from './evidence/vectors.ts';
 import { intelRoot, trustStore, vector } from './tdx/vectors.ts';
@@ -33,6 +34,14 @@ function bitStringOffsets(der: Uint8Array): { signature: number; publicKey: numb
   for (let i = 0; i < 6; i++) at = tlv(at).end;
   const spki = tlv(at);
   return { signature, publicKey: tlv(tlv(spki.content).end).content };
+}
+
+/** A DER TLV with a minimal length. */
+function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
+  const body = Buffer.concat(content);
+  const n = body.length;
+  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return new Uint8Array(Buffer.concat([Uint8Array.of(tag, ...len), body]));
 }
 
 /** `text` with its `index`-th PEM certificate replaced by `der` (same length: the line layout is kept). */
@@ -85,6 +94,26 @@ describe('DER strictness in the shared certificate profile', () => {
     expect(crlProblems(new X509Crl(der), 'ecdsa-sha256')).toEqual([]);
     der[bitStringOffsets(der).signature] = 0x07;
     expect(crlProblems(new X509Crl(der), 'ecdsa-sha256').join()).toMatch(/crl signature declares 7 unused bits/);
+  });
+
+  it('refuses a second encoding of a CRL\'s ECDSA signature or of an outer length, and text where DER is expected', () => {
+    const der = vector('v4-dcap-qvl').collateral.pckCrl!.slice();
+    const parts = readTlvs(readTlvs(der, 'x')[0]!.value, 'x'); // tbsCertList, signatureAlgorithm, signature
+    const [r, sv] = readTlvs(readTlvs(parts[2]!.value.subarray(1), 'x')[0]!.value, 'x');
+    const rebuilt = (rBytes: Uint8Array) =>
+      tlv(0x30, parts[0]!.encoded, parts[1]!.encoded, tlv(0x03, Uint8Array.of(0), tlv(0x30, tlv(0x02, rBytes), sv!.encoded)));
+    expect(Buffer.from(rebuilt(r!.value)).equals(Buffer.from(der))).toBe(true); // the rebuild is exact
+    expect(crlProblems(new X509Crl(rebuilt(r!.value)), 'ecdsa-sha256')).toEqual([]);
+    const padded = rebuilt(Uint8Array.of(0, ...r!.value)); // same r, one more leading zero
+    expect(crlProblems(new X509Crl(padded), 'ecdsa-sha256').join()).toMatch(/r is not minimally encoded/);
+    // The outer length with a leading zero byte: the same CRL, another encoding.
+    const lengthBytes = der[1]! & 0x7f;
+    const longer = Uint8Array.of(0x30, 0x80 | (lengthBytes + 1), 0, ...der.subarray(2));
+    expect(() => readTlvs(longer, 'x')).toThrow(/non-minimal DER length/);
+    // PEM text of a valid VCEK: the library would read it; the verifier wants DER.
+    const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from(snp.cert!).toString('base64')}\n-----END CERTIFICATE-----\n`;
+    expect(() => parseVekCert(new TextEncoder().encode(pem))).toThrow(/not DER/);
+    expect(() => assertDerSequence(Uint8Array.of(...snp.cert!, 0x05, 0x00), 'x', 'VEK')).toThrow(/expected one DER value, found 2/);
   });
 
   it('refuses non-canonical base64 (non-zero padding bits) in a PEM block', () => {

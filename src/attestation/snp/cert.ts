@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { X509Certificate } from '@peculiar/x509';
 import { AttexError } from '../../errors/index.ts';
 import type { AmdProduct } from '../types.ts';
-import { commonName as certCommonName, decodeSmallUnsigned, LIMITS, readSingleTlv, TAG_INTEGER, type Tlv } from '../x509/index.ts';
+import { assertDerSequence, commonName as certCommonName, decodeSmallUnsigned, LIMITS, readSingleTlv, TAG_INTEGER, type Tlv } from '../x509/index.ts';
 
 export const OID_STRUCT_VERSION = '1.3.6.1.4.1.3704.1.1';
 export const OID_PRODUCT_NAME = '1.3.6.1.4.1.3704.1.2';
@@ -96,6 +96,7 @@ export function parseVekCert(der: Uint8Array): VekCert {
   }
   let cert: X509Certificate;
   try {
+    assertDerSequence(der, 'snp.cert-malformed', 'VEK certificate');
     cert = new X509Certificate(der);
   } catch (err) {
     throw new AttexError('snp.cert-malformed', `VEK certificate is not valid DER X.509: ${(err as Error).message}`);

@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { X509Certificate, X509Crl } from '@peculiar/x509';
 import type { Reason } from '../../errors/index.ts';
 import type { AmdProduct, AmdRootSet, TrustStore } from '../types.ts';
-import { certificateProblems, crlProblems } from '../x509/index.ts';
+import { assertDerSequence, certificateProblems, crlProblems } from '../x509/index.ts';
 import { certCommonName, type VekCert, type VekKind } from './cert.ts';
 
 export { certFingerprint } from '../x509/index.ts';
@@ -126,6 +126,7 @@ export async function crlReasons(
     const label = `CRL #${i}`;
     let crl: X509Crl;
     try {
+      assertDerSequence(der, 'snp.crl', label);
       crl = new X509Crl(der);
     } catch (err) {
       reasons.push({ code: 'snp.crl', message: `${label} is not a valid DER CRL: ${(err as Error).message}` });

@@ -9,7 +9,7 @@ import { X509Crl, type X509Certificate } from '@peculiar/x509';
 import { AttexError, type Reason } from '../../errors/index.ts';
 import { sha256, toHex } from '../../util/index.ts';
 import type { IntelRoot, TrustStore } from '../types.ts';
-import { certFingerprint, certificateProblems, commonName, crlProblems, LIMITS, LruCache, parsePemCertificates } from '../x509/index.ts';
+import { assertDerSequence, certFingerprint, certificateProblems, commonName, crlProblems, LIMITS, LruCache, parsePemCertificates } from '../x509/index.ts';
 import { findIntelAnchor, isSignedBy, nodeKeyOf, verifyP256 } from './certs.ts';
 import { parseQeIdentity, parseTdxTcbInfo, type QeIdentity, type TdxTcbInfo } from './collateral.ts';
 import { parsePckChain, type PckChain } from './pck.ts';
@@ -224,6 +224,7 @@ export class TrustedMaterialCache {
 async function loadCrl(der: Uint8Array, issuer: X509Certificate, what: string): Promise<CheckedCrl> {
   let crl: X509Crl;
   try {
+    assertDerSequence(der, 'tdx.crl', what);
     crl = new X509Crl(der);
   } catch (err) {
     throw new AttexError('tdx.crl', `${what} is not a DER CRL`, { cause: err });

@@ -40,17 +40,30 @@ export function readTlvs(bytes: Uint8Array, code: string): Tlv[] {
       const n = len & 0x7f;
       // Four length bytes cover 4 GiB, far beyond anything these verifiers accept.
       if (n === 0 || n > 4) fail('unsupported DER length form');
+      if (at < bytes.length && bytes[at] === 0) fail('non-minimal DER length (leading zero byte)');
       len = 0;
       for (let i = 0; i < n; i++) {
         if (at >= bytes.length) fail('truncated DER length');
         len = len * 256 + bytes[at++]!;
       }
+      // DER has one encoding per length: the long form only from 128 on, in as few bytes as fit.
+      if (len < 0x80) fail('non-minimal DER length (long form for a short length)');
     }
     if (len > bytes.length - at) fail('DER value runs past its container');
     out.push({ tag, value: bytes.subarray(at, at + len), encoded: bytes.subarray(start, at + len) });
     at += len;
   }
   return out;
+}
+
+/**
+ * Input that must be one DER SEQUENCE (a certificate or CRL) and nothing else: refuses PEM,
+ * base64 or hex text (which X.509 libraries would also accept, each a second encoding of the
+ * same object) and trailing bytes.
+ */
+export function assertDerSequence(bytes: Uint8Array, code: string, what: string): void {
+  if (bytes[0] !== TAG_SEQUENCE) throw new AttexError(code, `${what} is not DER (it does not start with a SEQUENCE; PEM or text encodings are not accepted here)`);
+  readSingleTlv(bytes, code, what);
 }
 
 /** The single TLV that fills `bytes` exactly. */

@@ -82,6 +82,24 @@ function checkAlgorithm(algorithm: Tlv, profile: SignatureProfile): void {
 }
 
 /** A DER BIT STRING that holds whole bytes: the leading unused-bits count must be 0. */
+/**
+ * The ECDSA signature sits outside the signed part: any second encoding of (r, s) would verify
+ * the same, so only DER's one encoding is accepted: SEQUENCE { INTEGER r, INTEGER s }, both
+ * positive and minimal, nothing else.
+ */
+function checkEcdsaSignature(bytes: Uint8Array, what: string): void {
+  const [sequence, extra] = readTlvs(bytes, CODE);
+  must(sequence?.tag === TAG_SEQUENCE && extra === undefined, `${what} is not one DER SEQUENCE`);
+  const [r, s, more] = readTlvs(sequence!.value, CODE);
+  must(more === undefined, `${what} has more than r and s`);
+  for (const [n, name] of [[r, 'r'], [s, 's']] as const) {
+    must(n?.tag === TAG_INTEGER && n.value.length >= 1 && n.value.length <= 67, `${what}: ${name} is not an INTEGER`);
+    const v = n!.value;
+    must((v[0]! & 0x80) === 0, `${what}: ${name} is negative`);
+    must(!(v.length > 1 && v[0] === 0 && (v[1]! & 0x80) === 0), `${what}: ${name} is not minimally encoded`);
+  }
+}
+
 function checkWholeBytes(tlv: Tlv | undefined, what: string): void {
   must(tlv !== undefined && tlv.tag === TAG_BIT_STRING && tlv.value.length >= 1, `${what} is not a BIT STRING`);
   // Signatures and keys are whole bytes; any other count is a second encoding of the same value
@@ -107,6 +125,7 @@ export function signatureAlgorithmProblems(der: Uint8Array, kind: 'certificate' 
     must(inner !== undefined && bytesEqual(inner.encoded, outer!.encoded), `${kind} names different signature algorithms inside and outside the signed part`);
     checkAlgorithm(outer!, profile);
     checkWholeBytes(value, `${kind} signature`);
+    if (profile === 'ecdsa-sha256') checkEcdsaSignature(value!.value.subarray(1), `${kind} signature`);
     if (kind === 'certificate') {
       // After the signature algorithm: issuer, validity, subject, subjectPublicKeyInfo.
       const [, publicKey, keyExtra] = children(tbsParts[i + 4], 'subjectPublicKeyInfo');
