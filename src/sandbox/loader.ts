@@ -143,10 +143,12 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
   const maxPages = Math.floor((manifest.limits.memory_mb * 1048576) / WASM_PAGE);
   const modules: Record<string, WebAssembly.Module> = {};
   const memoryImports: Record<string, MemoryType> = {};
+  const definedMemories: Record<string, number> = {};
   for (const [name, data] of Object.entries(transpiled.modules)) {
     const capped = capModuleMemory(data, maxPages);
     const hoisted = importDefinedMemory(capped.bytes);
     if (hoisted) memoryImports[name] = hoisted.memory;
+    if (capped.memories > 0) definedMemories[name] = capped.memories;
     try {
       modules[name] = await WebAssembly.compile(hoisted?.bytes ?? capped.bytes);
     } catch (err) {
@@ -162,6 +164,7 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
     factorySource: toFactorySource(transpiled.js),
     modules,
     memoryImports,
+    definedMemories,
     imports: transpiled.imports,
     memoryCapBytes: maxPages * WASM_PAGE,
     limits: manifest.limits,

@@ -12,6 +12,8 @@ export interface ComponentPayload {
   readonly modules: Record<string, WebAssembly.Module>;
   /** Modules whose own memory was turned into an import, with its type (memory-lease.ts). */
   readonly memoryImports: Record<string, MemoryType>;
+  /** Linear memories each module defines (imported or not), for the per-instantiation bound. */
+  readonly definedMemories: Record<string, number>;
   readonly imports: readonly string[];
   readonly memoryCapBytes: number;
   readonly limits: Limits;

@@ -28,8 +28,18 @@ interface WarmInstance {
   readonly slot: { active: ActiveRun | undefined };
 }
 
+/**
+ * Per instantiation of a component. Toolchain output has 1-2 memories (the engine's and its WASI
+ * adapter's) in about 10 core instances; a hostile component instantiating one module over and
+ * over would otherwise get memory_mb for every copy.
+ */
+const MAX_LINEAR_MEMORIES = 4;
+const MAX_CORE_INSTANCES = 64;
+
 interface Entry {
   readonly payload: ComponentPayload;
+  /** Module -> linear memories it defines. */
+  readonly memoriesOf: ReadonlyMap<WebAssembly.Module, number>;
   readonly factory: () => InstantiateFn;
   readonly memory: MemoryLeases;
   warm: WarmInstance | undefined;
@@ -88,7 +98,13 @@ function instantiate(entry: Entry): WarmInstance {
   }
   const memories: WebAssembly.Memory[] = [];
   const leases: MemoryLease[] = [];
+  let instances = 0;
+  let definedMemories = 0;
   const instantiateCore = (m: WebAssembly.Module, i: WebAssembly.Imports) => {
+    // memory_mb caps each linear memory; bounding how many there are bounds the total.
+    definedMemories += entry.memoriesOf.get(m) ?? 0;
+    if (++instances > MAX_CORE_INSTANCES) throw new SandboxAbort(SandboxCodes.memory, `the component instantiates more than ${MAX_CORE_INSTANCES} core modules`);
+    if (definedMemories > MAX_LINEAR_MEMORIES) throw new SandboxAbort(SandboxCodes.memory, `the component defines more than ${MAX_LINEAR_MEMORIES} linear memories (memory_mb caps each)`);
     const inst = new WebAssembly.Instance(m, entry.memory.importsFor(m, i, leases));
     for (const v of Object.values(inst.exports)) if (v instanceof WebAssembly.Memory) memories.push(v);
     return inst;
@@ -215,7 +231,8 @@ function prewarm(entry: Entry): void {
 function register(payload: ComponentPayload): void {
   const script = new vm.Script(payload.factorySource, { filename: `component-${payload.name}.js` });
   const factory = script.runInThisContext() as () => InstantiateFn;
-  const entry: Entry = { payload, factory, memory: new MemoryLeases(memoryTypesOf(payload.modules, payload.memoryImports)), warm: undefined };
+  const memoriesOf = new Map(Object.entries(payload.definedMemories).flatMap(([name, n]) => (payload.modules[name] ? [[payload.modules[name]!, n] as const] : [])));
+  const entry: Entry = { payload, factory, memoriesOf, memory: new MemoryLeases(memoryTypesOf(payload.modules, payload.memoryImports)), warm: undefined };
   entries.set(payload.key, entry);
   prewarm(entry);
 }
