@@ -5,7 +5,6 @@
  */
 import 'reflect-metadata';
 import { generateKeyPairSync } from 'node:crypto';
-import net from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { X509Certificate } from '@peculiar/x509';
@@ -21,6 +20,7 @@ import { attestAndFetch } from '../../src/broker/client/index.ts';
 import { decryptFromBroker } from '../../src/broker/jwe.ts';
 import { TRUSTEE_ERROR_PREFIX } from '../../src/broker/problems.ts';
 import { toHex } from '../../src/util/index.ts';
+import { rawConnection } from '../server/helpers.ts';
 import { attestSim, attestationFor, auth, call, openSim, startBroker, teeKey, tempDir, type TestBroker } from './harness.ts';
 
 const SECRET_DB = 'db-password-3f9a1c77e2';
@@ -320,18 +320,10 @@ describe('malformed requests', () => {
   }
 
   it('requests the HTTP parser refuses get a problem with a stable code', async () => {
-    const { port } = new URL(b.url);
     const exchange = async (raw: string) => {
-      const socket = net.connect(Number(port), '127.0.0.1');
-      const answer = new Promise<string>((resolve) => {
-        let data = '';
-        socket.on('data', (d: Buffer) => (data += d.toString()));
-        socket.on('close', () => resolve(data));
-        socket.on('error', () => undefined);
-      });
-      await new Promise((r) => socket.once('connect', r));
+      const { socket, closed } = await rawConnection(b.url);
       socket.write(raw);
-      const [head = '', body = ''] = (await answer).split('\r\n\r\n');
+      const [head = '', body = ''] = (await closed).split('\r\n\r\n');
       return { status: Number(head.split(' ')[1]), contentType: /content-type: ([^\r]*)/i.exec(head)?.[1] ?? '', code: (JSON.parse(body) as { code?: unknown }).code };
     };
     expect(await exchange(`GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toEqual({ status: 431, contentType: 'application/problem+json', code: 'broker.headers-too-large' });
