@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { KvStore } from './kv.ts';
-import { MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES } from './kv.ts';
+import { KvQuotaError, MAX_KV_KEY_BYTES, MAX_KV_VALUE_BYTES } from './kv.ts';
 import { type GuestRequest, type Resolver, guestFetch } from './http.ts';
 import type { Grants, Limits } from './manifest.ts';
 import type { HostOp, HostReply } from './protocol.ts';
@@ -71,7 +71,8 @@ async function kvCall(ctx: HostRunContext, op: HostOp, args: readonly unknown[])
       default: return fail('other', 'unknown operation');
     }
   } catch (e) {
-    return fail('other', (e as Error).message.slice(0, 200));
+    // A full bucket is the guest's to know; other store failures are the host's (no paths).
+    return fail('other', e instanceof KvQuotaError ? e.message : 'the key-value store failed');
   }
 }
 

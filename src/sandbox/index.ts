@@ -9,6 +9,6 @@ export { defaultTranspileCacheDir, readTranspiled, transpileCacheKey, type Trans
 export { MAX_OUTPUT_DEPTH, jsonNestsDeeperThan } from './json-depth.ts';
 export { SandboxPool, workerHeapLimits, type ActionUsage, type PoolOptions, type PoolStats, type RunOptions, type RunResult } from './pool.ts';
 export type { SecretSource } from './host.ts';
-export { FileKvStore, MemoryKvStore, type KvStore } from './kv.ts';
+export { FileKvStore, KvQuotaError, MAX_KV_BUCKET_BYTES, MAX_KV_BUCKET_KEYS, MemoryKvStore, type KvStore } from './kv.ts';
 export { systemResolver, type Resolver } from './http.ts';
 export { checkAddress, checkOrigin, specialAddressReason } from './net-policy.ts';
