@@ -60,6 +60,10 @@ export function capModuleMemory(module: Uint8Array, maxPages: number): { bytes: 
   const out: Uint8Array[] = [module.subarray(0, 8)];
   let memories = 0;
   for (const { id, start, end, at } of splitSections(module)) {
+    if (id === 4) {
+      out.push(capTables(module, start, end));
+      continue;
+    }
     if (id !== 5) {
       out.push(module.subarray(at, end));
       continue;
@@ -89,6 +93,39 @@ export function capModuleMemory(module: Uint8Array, maxPages: number): { bytes: 
     out.push(Uint8Array.from([5, ...writeU32(body.length), ...body]));
   }
   return { bytes: concat(out), memories };
+}
+
+/**
+ * Tables are host memory too (V8 keeps a dispatch entry per slot): each defined table's maximum
+ * is rewritten to at most MAX_TABLE_ENTRIES (toolchain output has a few hundred to ~8,000), and
+ * one that starts larger is refused. Returns the rewritten table section.
+ */
+export const MAX_TABLE_ENTRIES = 100_000;
+
+function capTables(module: Uint8Array, start: number, end: number): Uint8Array {
+  const count = readU32(module, start);
+  const body: number[] = [...writeU32(count.value)];
+  let p = count.next;
+  for (let i = 0; i < count.value; i++) {
+    const refType = module[p];
+    if (refType !== 0x70 && refType !== 0x6f) throw invalid(`unsupported table type ${String(refType)}`);
+    const flags = module[p + 1];
+    if (flags !== 0 && flags !== 1) throw invalid(`unsupported table limits flags ${String(flags)}`);
+    const min = readU32(module, p + 2);
+    p = min.next;
+    let max: number | undefined;
+    if (flags === 1) {
+      const m = readU32(module, p);
+      max = m.value;
+      p = m.next;
+    }
+    if (min.value > MAX_TABLE_ENTRIES) {
+      throw new AttexError(SandboxCodes.memory, `a table of ${min.value} entries exceeds the cap of ${MAX_TABLE_ENTRIES}`);
+    }
+    body.push(refType, 1, ...writeU32(min.value), ...writeU32(Math.min(max ?? MAX_TABLE_ENTRIES, MAX_TABLE_ENTRIES)));
+  }
+  if (p !== end) throw invalid('table section size mismatch');
+  return Uint8Array.from([4, ...writeU32(body.length), ...body]);
 }
 
 /** Module and field name of the import that replaces a module's own memory. */

@@ -4,7 +4,7 @@ import { parse } from '@bytecodealliance/jco';
 import { checkAddress, checkOrigin, excessImports, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
 import { pinnedLookup } from '../../src/sandbox/http.ts';
 import { MemoryLeases } from '../../src/sandbox/memory-lease.ts';
-import { MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
+import { MAX_TABLE_ENTRIES, MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
 
 describe('manifest', () => {
   it('fills defaults and grants nothing by default', () => {
@@ -107,6 +107,18 @@ describe('memory cap rewrite', () => {
     const big = await parse('(module (memory 10))');
     expect(() => capModuleMemory(big, 4)).toThrow(expect.objectContaining({ code: 'sandbox.memory' }));
     expect(() => capModuleMemory(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 200]), 4)).toThrow(expect.objectContaining({ code: 'sandbox.invalid-component' }));
+  });
+
+  it('caps tables too: a growable table stops at MAX_TABLE_ENTRIES, a larger one is refused', async () => {
+    const growable = capModuleMemory(await parse('(module (table (export "t") 10 funcref))'), 4);
+    const table = new WebAssembly.Instance(new WebAssembly.Module(growable.bytes), {}).exports.t as { grow(n: number): number; length: number };
+    expect(table.grow(MAX_TABLE_ENTRIES - 10)).toBe(10);
+    expect(() => table.grow(1)).toThrow();
+    const bounded = capModuleMemory(await parse('(module (table (export "t") 5 100 funcref))'), 4);
+    const small = new WebAssembly.Instance(new WebAssembly.Module(bounded.bytes), {}).exports.t as { grow(n: number): number };
+    expect(small.grow(95)).toBe(5);
+    expect(() => small.grow(1)).toThrow(); // its own smaller maximum is kept
+    await expect(parse(`(module (table ${MAX_TABLE_ENTRIES + 1} funcref))`).then((b) => capModuleMemory(b, 4))).rejects.toMatchObject({ code: 'sandbox.memory', message: expect.stringMatching(/exceeds the cap of 100000/) });
   });
 });
 
