@@ -42,9 +42,12 @@ function errorMessage(err: unknown): string {
 }
 
 export async function verifyEvidence(pkg: EvidencePackage, opts: VerifyEvidenceOptions): Promise<VerificationResult> {
-  const claimed: EvidenceKind = KNOWN_KINDS.includes((pkg as { kind?: unknown })?.kind as string) ? pkg.kind : 'snp';
+  let claimed: EvidenceKind = 'snp';
   try {
-    if (!(opts.now instanceof Date) || Number.isNaN(opts.now.getTime())) {
+    // Inside the try: even reading `kind` may throw on an object that is not plain JSON.
+    const kind = (pkg as { kind?: unknown } | null | undefined)?.kind;
+    if (KNOWN_KINDS.includes(kind as string)) claimed = kind as EvidenceKind;
+    if (!(opts?.now instanceof Date) || Number.isNaN(opts.now.getTime())) {
       return rejectedResult(claimed, [{ code: 'evidence.invalid-time', message: 'verification time is not a valid date' }]);
     }
     let valid: EvidencePackage;

@@ -159,6 +159,11 @@ describe('verifyEvidence front door', () => {
     }
     const badTime = await verifyEvidence(makeEvidencePackage({ kind: 'snp', evidence: snp.evidence, certs: [snp.cert!] }), { trust, now: new Date('nope') });
     expect(badTime.reasons.map((r) => r.code)).toEqual(['evidence.invalid-time']);
+    // Not plain JSON: a getter that throws, and options missing altogether.
+    const trap = { get kind(): string { throw new Error('boom'); } };
+    expect((await verifyEvidence(trap as never, { trust, now })).outcome).toBe('reject');
+    const noOptions = await verifyEvidence(makeEvidencePackage({ kind: 'snp', evidence: snp.evidence, certs: [snp.cert!] }), undefined as never);
+    expect(noOptions.reasons.map((r) => r.code)).toEqual(['evidence.invalid-time']);
   });
 
   it('rejects a package whose bytes are not the kind it claims', async () => {
