@@ -4,11 +4,11 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
-import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
 import { CallerRateLimiter, type RateLimit } from '../server/admission.ts';
+import { clientErrorResponder, refuseWhileClosing } from '../server/problem.ts';
 import { jsonNestsDeeperThan } from '../util/index.ts';
 import type { AuditEvent, AuditLog } from './audit.ts';
 import { handleAttest, handleAuth, handleResource, sessionFromCookie, type BrokerContext } from './handlers.ts';
@@ -57,10 +57,10 @@ export interface BrokerServer {
   close(): Promise<void>;
 }
 
-/** Paths and headers that can carry credentials or secrets: always censored in logs. */
 /** KBS bodies are shallow JSON (evidence is a few levels deep); far deeper is not a KBS body. */
 const MAX_JSON_DEPTH = 64;
 
+/** Paths and headers that can carry credentials or secrets: always censored in logs. */
 export const LOG_REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
@@ -174,21 +174,15 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
         : new BrokerProblem('MalformedRequest', 'broker.request', 'the path is not valid percent-encoded UTF-8');
       void refuse(problem, reply.request, reply);
     },
-    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const problem =
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    clientErrorHandler: clientErrorResponder((kind) => ({
+      ...problemBody(
+        kind === 'timeout'
           ? new BrokerProblem('RequestTimeout', 'broker.timeout', 'the request was not received in time')
-          : err.code === 'HPE_HEADER_OVERFLOW'
+          : kind === 'headers-too-large'
             ? new BrokerProblem('HeadersTooLarge', 'broker.headers-too-large', 'the header section exceeds the server limit (16 KiB)')
-            : new BrokerProblem('MalformedRequest', 'broker.request', 'the request is not valid HTTP/1.1');
-      const body = JSON.stringify(problemBody(problem));
-      const kind = PROBLEMS[problem.problem];
-      if (socket.writable) {
-        socket.end(`HTTP/1.1 ${kind.status} ${kind.title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-      }
-      socket.destroy();
-    },
+            : new BrokerProblem('MalformedRequest', 'broker.request', 'the request is not valid HTTP/1.1'),
+      ),
+    })),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
@@ -201,15 +195,9 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     return reply.code(429).header('retry-after', String(wait)).type(PROBLEM_CONTENT_TYPE).send(body);
   });
 
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  app.addHook('onRequest', (_req, reply, done) => {
-    if (!closing) return done();
+  refuseWhileClosing(app as unknown as FastifyInstance, (_req, reply) => {
     const body = problemBody(new BrokerProblem('ShuttingDown', 'broker.shutting-down', 'the broker is shutting down; retry on another instance'));
-    void reply.code(503).header('retry-after', '1').header('connection', 'close').type(PROBLEM_CONTENT_TYPE).send(body);
+    void reply.code(503).header('retry-after', '1').type(PROBLEM_CONTENT_TYPE).send(body);
   });
 
   // JSON only: without this fastify would parse text/plain bodies and fail them on the schema.

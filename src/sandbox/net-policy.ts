@@ -120,7 +120,10 @@ export function specialAddressReason(ip: string): string | undefined {
     if (b[0] === 0x01 && zeros(1, 8)) return 'discard-only (100::/64)';
     if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8) return 'documentation';
     if (b[0] === 0x20 && b[1] === 0x01 && zeros(2, 4)) return 'Teredo (2001::/32)';
-    if (b[0] === 0x20 && b[1] === 0x02) return specialAddressReason(v4(2)) ? `6to4 of a ${specialAddressReason(v4(2))} address` : undefined;
+    if (b[0] === 0x20 && b[1] === 0x02) {
+      const carried = specialAddressReason(v4(2));
+      return carried === undefined ? undefined : `6to4 of a ${carried} address`;
+    }
     if (b[0] === 0) return 'reserved (0::/8)';
     return undefined;
   }

@@ -6,7 +6,6 @@
  */
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
@@ -14,7 +13,7 @@ import { AttexError } from '../errors/index.ts';
 import { ReplayCache, verifyRequest, type VerifiedRequestSignature } from '../httpsig/index.ts';
 import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
 import { createMetrics, type ExecutorMetrics } from './metrics.ts';
-import { problemFrom, rawProblemResponse, sendProblem } from './problem.ts';
+import { clientErrorResponder, problemFrom, refuseWhileClosing, sendProblem } from './problem.ts';
 import { routeSchemas, OPENAPI_INFO } from './schemas.ts';
 import type { Caller, ExecutorService } from './service.ts';
 
@@ -100,19 +99,17 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
       metrics.rejected.inc({ reason: problem.code });
       void sendProblem(reply, problem);
     },
-    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    clientErrorHandler: clientErrorResponder((kind) => {
       const problem = problemFrom(
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        kind === 'timeout'
           ? new AttexError('request.timeout', `the request was not received within ${requestTimeout} ms`)
-          : err.code === 'HPE_HEADER_OVERFLOW'
+          : kind === 'headers-too-large'
             ? new AttexError('request.headers-too-large', 'the header section exceeds the server limit (16 KiB)')
             : new AttexError('request.malformed-http', 'the request is not valid HTTP/1.1'),
       );
       metrics.rejected.inc({ reason: problem.code });
-      if (socket.writable) socket.end(rawProblemResponse(problem));
-      socket.destroy();
-    },
+      return problem;
+    }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }) as unknown as FastifyInstance;
 
@@ -138,15 +135,8 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problemFrom(new AttexError('request.not-found', 'no such route'), req.url)));
 
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  app.addHook('onRequest', (req, reply, done) => {
-    if (!closing) return done();
+  refuseWhileClosing(app, (req, reply) => {
     metrics.rejected.inc({ reason: 'server.shutting-down' });
-    reply.header('connection', 'close');
     void sendProblem(reply, problemFrom(new AttexError('server.shutting-down', 'the executor is shutting down; retry on another instance'), req.url), 1);
   });
 

@@ -2,7 +2,8 @@
  * RFC 7807 problem responses. Every error an HTTP caller can see has a stable `type` URI derived
  * from the AttexError code, so clients branch on `type` (or `code`), never on message text.
  */
-import type { FastifyReply } from 'fastify';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AttexError } from '../errors/index.ts';
 
 export const PROBLEM_BASE = 'https://attex.dev/problems/';
@@ -66,12 +67,40 @@ export function sendProblem(reply: FastifyReply, problem: Problem, retryAfterSec
   return reply.code(problem.status).type('application/problem+json').send(problem);
 }
 
+/** What Node's HTTP parser refused, before any route saw the request. */
+export type ClientErrorKind = 'timeout' | 'headers-too-large' | 'malformed-http';
+
 /**
- * The whole HTTP/1.1 response for a request Node's parser refused before any route saw it
- * (malformed HTTP, an oversized header section, a request not received in time); the
- * connection is closed after it.
+ * A fastify `clientErrorHandler` (shared by the executor and the broker) that answers those
+ * refusals with the problem `problemFor` names, as a whole raw HTTP/1.1 response, and closes
+ * the connection. A reset or already closed connection gets nothing.
  */
-export function rawProblemResponse(problem: Problem): string {
-  const body = JSON.stringify(problem);
-  return `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+export function clientErrorResponder(problemFor: (kind: ClientErrorKind) => Problem): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const problem = problemFor(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : 'malformed-http');
+    const body = JSON.stringify(problem);
+    if (socket.writable) {
+      socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  };
+}
+
+/**
+ * Once `app.close()` starts, a request that still arrives on an open connection is answered by
+ * `refuse` (with `Connection: close`) instead of being routed; fastify's own closing answer has
+ * no problem body, so `return503OnClosing` is off where this is used.
+ */
+export function refuseWhileClosing(app: FastifyInstance, refuse: (req: FastifyRequest, reply: FastifyReply) => void): void {
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    if (!closing) return done();
+    reply.header('connection', 'close');
+    refuse(req, reply);
+  });
 }

@@ -31,23 +31,43 @@ function chunkSize(size: number, maxBytes: number): number {
   return Math.max(4096, Math.min(size + 1, maxBytes + 1, 1 << 20));
 }
 
+/**
+ * The read loop both variants share: yields the free part of a buffer to read into, is given
+ * back how many bytes arrived (0 at end of file), and returns the file's bytes. Stops one
+ * chunk past the cap at most: a file that grows while being read is refused too.
+ */
+function* boundedRead(file: string, size: number, maxBytes: number): Generator<Buffer, Buffer, number> {
+  const full: Buffer[] = [];
+  let chunk = Buffer.alloc(chunkSize(size, maxBytes));
+  let used = 0;
+  let total = 0;
+  for (;;) {
+    const bytesRead = yield chunk.subarray(used);
+    if (bytesRead === 0) break;
+    used += bytesRead;
+    total += bytesRead;
+    if (total > maxBytes) throw tooLarge(file, maxBytes);
+    if (used === chunk.length) {
+      full.push(chunk);
+      chunk = Buffer.alloc(chunkSize(size, maxBytes));
+      used = 0;
+    }
+  }
+  const last = chunk.subarray(0, used);
+  return full.length === 0 ? last : Buffer.concat([...full, last], total);
+}
+
 export async function readBoundedFile(file: string, maxBytes: number): Promise<Buffer> {
   const handle = await open(file, FLAGS);
   try {
     const stats = await handle.stat();
     const refused = refusal(file, stats, maxBytes);
     if (refused) throw refused;
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(chunkSize(stats.size, maxBytes));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(file, maxBytes); // it grew while being read
-      chunks.push(chunk.subarray(0, bytesRead));
+    const reader = boundedRead(file, stats.size, maxBytes);
+    for (let step = reader.next(); ; ) {
+      if (step.done) return step.value;
+      step = reader.next((await handle.read(step.value, 0, step.value.length, null)).bytesRead);
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   } finally {
     await handle.close();
   }
@@ -59,17 +79,11 @@ export function readBoundedFileSync(file: string, maxBytes: number): Buffer {
     const stats = fstatSync(fd);
     const refused = refusal(file, stats, maxBytes);
     if (refused) throw refused;
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(chunkSize(stats.size, maxBytes));
-      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > maxBytes) throw tooLarge(file, maxBytes);
-      chunks.push(chunk.subarray(0, bytesRead));
+    const reader = boundedRead(file, stats.size, maxBytes);
+    for (let step = reader.next(); ; ) {
+      if (step.done) return step.value;
+      step = reader.next(readSync(fd, step.value, 0, step.value.length, null));
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }
