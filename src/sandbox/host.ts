@@ -82,6 +82,7 @@ export async function handleHostCall(ctx: HostRunContext, op: HostOp, args: read
       if (ctx.grants.http.length === 0) return fail('denied', 'no outbound hosts are granted');
       return guestFetch(args[0] as GuestRequest, {
         grants: ctx.grants.http,
+        secretHeaderGrants: ctx.grants.secretHeaders,
         maxResponseBytes: ctx.limits.max_http_response_bytes,
         deadline: ctx.deadline,
         resolver: ctx.resolver,

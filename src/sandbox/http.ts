@@ -7,7 +7,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
-import { checkAddress, checkOrigin } from './net-policy.ts';
+import type { SecretHeaderGrant } from './manifest.ts';
+import { checkAddress, checkOrigin, isGuestHeaderName } from './net-policy.ts';
 
 /** Resolve a hostname to its addresses; injectable so tests can point names anywhere. */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -38,6 +39,8 @@ export type HttpResult =
 
 export interface FetchContext {
   readonly grants: readonly string[];
+  /** Which secret may go into which header to which origins (grants.secret_headers). */
+  readonly secretHeaderGrants: readonly SecretHeaderGrant[];
   readonly maxResponseBytes: number;
   readonly deadline: number;
   readonly resolver: Resolver;
@@ -47,7 +50,6 @@ export interface FetchContext {
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
-const FORBIDDEN_HEADERS = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
 const MAX_REQUEST_BODY = 1 << 20;
 
 const err = (tag: 'denied' | 'invalid-request' | 'too-large' | 'timeout' | 'transport', val: string): HttpResult => ({ tag: 'err', val: { tag, val } });
@@ -60,14 +62,18 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
   const headers: Record<string, string> = {};
   for (const [name, value] of req.headers) {
     const n = name.toLowerCase();
-    if (FORBIDDEN_HEADERS.has(n) || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(n) || /[\r\n\0]/.test(value)) {
+    if (!isGuestHeaderName(n) || /[\r\n\0]/.test(value)) {
       return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
     }
     headers[n] = value;
   }
   for (const sh of req.secretHeaders) {
     const n = sh.name.toLowerCase();
-    if (FORBIDDEN_HEADERS.has(n) || !/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(n)) return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
+    if (!isGuestHeaderName(n)) return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
+    // A secret leaves the host only in a header and to origins its grant names: a guest that
+    // could pick either could send it to any granted origin that echoes requests back.
+    const bound = ctx.secretHeaderGrants.some((g) => g.secret === sh.secret && g.header === n && checkOrigin(req.url, g.origins).allowed);
+    if (!bound) return err('denied', `secret '${String(sh.secret).slice(0, 64)}' may not be sent in header ${n} to ${origin.origin} (grants.secret_headers)`);
     const value = ctx.secretValue(sh.secret);
     if (!(value instanceof Uint8Array)) return err('denied', value.denied);
     const text = sh.prefix + Buffer.from(value).toString('utf8');

@@ -1,7 +1,7 @@
 /** Public surface of the sandbox: manifests, building, loading and the worker pool. */
 export { SandboxCodes, type SandboxCode } from './errors.ts';
 export { DEFAULT_LIMITS, WORLDS, loadManifest, manifestSchema, overrideManifest, parseManifest } from './manifest.ts';
-export type { Grants, Limits, Manifest, WorldName } from './manifest.ts';
+export type { Grants, Limits, Manifest, SecretHeaderGrant, WorldName } from './manifest.ts';
 export { CAPABILITY_INTERFACES, WORLD_IMPORTS, excessImports } from './imports-policy.ts';
 export { assertImportsGranted, inspectComponent, loadComponent, type LoadedComponent, type LoadOptions } from './loader.ts';
 export { buildComponent, buildComponents, buildKey, DEFAULT_WIT_DIR, type BuildEvent, type BuildOptions, type BuildReport, type BuiltComponent } from './build.ts';

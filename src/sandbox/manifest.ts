@@ -8,14 +8,26 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { AttexError } from '../errors/index.ts';
 import { SandboxCodes } from './errors.ts';
+import { isGuestHeaderName } from './net-policy.ts';
 
 export const WORLDS = ['pure-action', 'basic-action', 'http-action', 'secrets-action', 'kv-action', 'http-secrets-action', 'full-action'] as const;
 export type WorldName = (typeof WORLDS)[number];
+
+/** One secret the host may place into one request header, for requests to these origins only. */
+export interface SecretHeaderGrant {
+  readonly secret: string;
+  /** Lower case. */
+  readonly header: string;
+  /** Origins, each also in `grants.http` (lower case). */
+  readonly origins: readonly string[];
+}
 
 export interface Grants {
   /** Allowed origins, `scheme://host[:port]`; a host may start with `*.` to match subdomains. */
   readonly http: readonly string[];
   readonly secrets: readonly string[];
+  /** Deny by default: a secret goes into a request header only where one of these allows it. */
+  readonly secretHeaders: readonly SecretHeaderGrant[];
   readonly kv: readonly string[];
   readonly config: readonly string[];
 }
@@ -69,6 +81,17 @@ export const manifestSchema = {
       properties: {
         http: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', maxLength: 300, pattern: ORIGIN_PATTERN } },
         secrets: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', pattern: NAME_PATTERN } },
+        secret_headers: {
+          type: 'array', maxItems: 64,
+          items: {
+            type: 'object', additionalProperties: false, required: ['secret', 'header', 'origins'],
+            properties: {
+              secret: { type: 'string', pattern: NAME_PATTERN },
+              header: { type: 'string', pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]{1,128}$' },
+              origins: { type: 'array', minItems: 1, maxItems: 64, uniqueItems: true, items: { type: 'string', maxLength: 300, pattern: ORIGIN_PATTERN } },
+            },
+          },
+        },
         kv: { type: 'array', maxItems: 64, uniqueItems: true, items: { type: 'string', pattern: NAME_PATTERN } },
         config: { type: 'array', maxItems: 256, uniqueItems: true, items: { type: 'string', pattern: NAME_PATTERN } },
       },
@@ -102,7 +125,7 @@ export function parseManifest(value: unknown, source = 'manifest'): Manifest {
   }
   const v = value as {
     name: string; entry?: string; world: WorldName; backend?: Manifest['backend'];
-    grants?: Partial<Grants>; limits?: Partial<Limits>;
+    grants?: Partial<Omit<Grants, 'secretHeaders'>> & { secret_headers?: SecretHeaderGrant[] }; limits?: Partial<Limits>;
   };
   const entry = v.entry ?? (v.backend === 'wat' ? 'component.wat' : 'index.js');
   const backend = v.backend ?? (entry.endsWith('.wat') ? 'wat' : 'quickjs');
@@ -111,19 +134,35 @@ export function parseManifest(value: unknown, source = 'manifest'): Manifest {
   }
   const limits = { ...DEFAULT_LIMITS, ...v.limits };
   if (v.limits?.cpu_ms === undefined) limits.cpu_ms = limits.timeout_ms;
+  const http = [...(v.grants?.http ?? [])].map((o) => o.toLowerCase());
+  const secrets = [...(v.grants?.secrets ?? [])];
   return {
     name: v.name,
     entry,
     world: v.world,
     backend,
     grants: {
-      http: [...(v.grants?.http ?? [])].map((o) => o.toLowerCase()),
-      secrets: [...(v.grants?.secrets ?? [])],
+      http,
+      secrets,
+      secretHeaders: (v.grants?.secret_headers ?? []).map((g, i) => secretHeaderGrant(g, http, secrets, `${source}: /grants/secret_headers/${i}`)),
       kv: [...(v.grants?.kv ?? [])],
       config: [...(v.grants?.config ?? [])],
     },
     limits,
   };
+}
+
+/** A binding must name a granted secret, a header a guest may set and only granted origins. */
+function secretHeaderGrant(g: SecretHeaderGrant, http: readonly string[], secrets: readonly string[], where: string): SecretHeaderGrant {
+  const invalid = (detail: string) => new AttexError(SandboxCodes.manifestInvalid, `${where} ${detail}`);
+  if (!secrets.includes(g.secret)) throw invalid(`names secret '${g.secret}', which grants.secrets does not grant`);
+  const header = g.header.toLowerCase();
+  if (!isGuestHeaderName(header)) throw invalid(`header '${header}' is set by the host and cannot carry a secret`);
+  const origins = g.origins.map((o) => o.toLowerCase());
+  for (const origin of origins) {
+    if (!http.includes(origin)) throw invalid(`origin '${origin}' is not in grants.http`);
+  }
+  return { secret: g.secret, header, origins };
 }
 
 /** Read `<dir>/attex.json` (or the given .json file). */
@@ -150,9 +189,10 @@ export function overrideManifest(base: Manifest, override: unknown): Manifest {
     throw new AttexError(SandboxCodes.manifestInvalid, 'grant override must be a JSON object');
   }
   const o = override as { grants?: object; limits?: object };
+  const { secretHeaders, ...grants } = base.grants;
   const merged = {
     ...base,
-    grants: { ...base.grants, ...(o.grants ?? {}) },
+    grants: { ...grants, secret_headers: secretHeaders, ...(o.grants ?? {}) },
     limits: { ...base.limits, ...(o.limits ?? {}) },
     ...Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'grants' && k !== 'limits')),
   };

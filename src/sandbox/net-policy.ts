@@ -16,6 +16,14 @@ export interface OriginCheck {
   readonly origin: string;
 }
 
+/** Headers the host sets itself or that change framing: never taken from a guest. */
+export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+
+/** A lower-case header name a guest may set (an RFC 9110 token, not in FORBIDDEN_HEADERS). */
+export function isGuestHeaderName(name: string): boolean {
+  return /^[!#$%&'*+.^_`|~0-9a-z-]{1,128}$/.test(name) && !FORBIDDEN_HEADERS.has(name);
+}
+
 function defaultPort(scheme: string): number {
   return scheme === 'https:' ? 443 : 80;
 }

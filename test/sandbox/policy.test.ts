@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco';
-import { checkAddress, checkOrigin, excessImports, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
+import { checkAddress, checkOrigin, excessImports, overrideManifest, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
 import { pinnedLookup } from '../../src/sandbox/http.ts';
 import { MemoryLeases } from '../../src/sandbox/memory-lease.ts';
 import { MAX_TABLE_ENTRIES, MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
@@ -9,7 +9,7 @@ import { MAX_TABLE_ENTRIES, MEMORY_IMPORT, capModuleMemory, importDefinedMemory 
 describe('manifest', () => {
   it('fills defaults and grants nothing by default', () => {
     const m = parseManifest({ name: 'a', world: 'pure-action' });
-    expect(m.grants).toEqual({ http: [], secrets: [], kv: [], config: [] });
+    expect(m.grants).toEqual({ http: [], secrets: [], secretHeaders: [], kv: [], config: [] });
     expect(m.limits.cpu_ms).toBe(m.limits.timeout_ms);
     expect(m.backend).toBe('quickjs');
   });
@@ -20,6 +20,27 @@ describe('manifest', () => {
     expect(() => parseManifest({ name: 'a', world: 'pure-action', grants: { http: ['https://x.example/path'] } })).toThrow(/manifest-invalid|must match/);
     expect(() => parseManifest({ name: 'a', world: 'pure-action', limits: { memory_mb: 1 << 20 } })).toThrow(/memory_mb/);
     expect(() => parseManifest({ name: 'a', world: 'mystery' })).toThrow(/world/);
+  });
+
+  it('binds a secret to a header and granted origins, or refuses the manifest', () => {
+    const base = { name: 'a', world: 'http-secrets-action' };
+    const grants = { http: ['https://API.example.com', 'https://other.example'], secrets: ['token'] };
+    const bind = (binding: object) => parseManifest({ ...base, grants: { ...grants, secret_headers: [binding] } });
+    expect(bind({ secret: 'token', header: 'Authorization', origins: ['https://api.example.COM'] }).grants.secretHeaders)
+      .toEqual([{ secret: 'token', header: 'authorization', origins: ['https://api.example.com'] }]);
+    expect(() => bind({ secret: 'other', header: 'authorization', origins: ['https://api.example.com'] })).toThrow(/secret_headers\/0 names secret 'other', which grants.secrets does not grant/);
+    expect(() => bind({ secret: 'token', header: 'authorization', origins: ['https://elsewhere.example'] })).toThrow(/origin 'https:\/\/elsewhere.example' is not in grants.http/);
+    expect(() => bind({ secret: 'token', header: 'Host', origins: ['https://api.example.com'] })).toThrow(/header 'host' is set by the host/);
+    expect(() => bind({ secret: 'token', header: 'x bad', origins: ['https://api.example.com'] })).toThrow(/secret_headers\/0\/header/);
+    expect(() => bind({ secret: 'token', header: 'authorization', origins: [] })).toThrow(/origins/);
+    expect(() => bind({ secret: 'token', header: 'authorization' })).toThrow(/origins/);
+  });
+
+  it('an override keeps the base secret bindings and re-checks them', () => {
+    const m = parseManifest({ name: 'a', world: 'http-secrets-action', grants: { http: ['https://api.example.com'], secrets: ['token'], secret_headers: [{ secret: 'token', header: 'authorization', origins: ['https://api.example.com'] }] } });
+    expect(overrideManifest(m, { limits: { timeout_ms: 500 } }).grants.secretHeaders).toEqual(m.grants.secretHeaders);
+    // Moving the HTTP grant elsewhere must not carry the secret along to the new origin.
+    expect(() => overrideManifest(m, { grants: { http: ['https://new.example'] } })).toThrow(/origin 'https:\/\/api.example.com' is not in grants.http/);
   });
 
   it('an import needs a non-empty grant', () => {

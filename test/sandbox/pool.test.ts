@@ -8,13 +8,18 @@ import { FileKvStore, MemoryKvStore, SandboxPool, type SecretSource } from '../.
 import { build, buildAndLoad, examplesDir, fixturesDir, load } from './helpers.ts';
 
 const EXAMPLES = ['transform', 'fetch-quote', 'sign-payload', 'kv-counter', 'wat-echo'];
-const FIXTURES = ['hostile-loop', 'hostile-memory', 'hostile-output', 'hostile-fetch', 'hostile-secrets', 'hostile-chatty', 'hostile-trap', 'stateful', 'memory-residue'];
+const FIXTURES = ['hostile-loop', 'hostile-memory', 'hostile-output', 'hostile-fetch', 'hostile-secrets', 'hostile-chatty', 'hostile-trap', 'stateful', 'memory-residue', 'secret-header'];
 
 let pool: SandboxPool;
 let server: Server;
 let port = 0;
 let connections = 0;
 let requests = 0;
+let lastAuthorization: string | undefined;
+// An origin that echoes request headers back: granted for HTTP, never bound to a secret.
+let echo: Server;
+let echoPort = 0;
+let echoRequests = 0;
 
 function secretsOf(map: Record<string, string>): SecretSource {
   return {
@@ -26,6 +31,7 @@ function secretsOf(map: Record<string, string>): SecretSource {
 beforeAll(async () => {
   server = createServer((req, res) => {
     requests++;
+    lastAuthorization = req.headers.authorization;
     res.setHeader('content-type', 'application/json');
     if (req.url?.startsWith('/big')) res.end(JSON.stringify({ pad: 'y'.repeat(200_000) }));
     else res.end(JSON.stringify({ price: 42.5, currency: 'EUR', path: req.url }));
@@ -33,15 +39,28 @@ beforeAll(async () => {
   server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as { port: number }).port;
+  echo = createServer((req, res) => {
+    echoRequests++;
+    res.end(JSON.stringify(req.headers));
+  });
+  await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+  echoPort = (echo.address() as { port: number }).port;
 
   const loaded = await buildAndLoad([...EXAMPLES.map((n) => path.join(examplesDir, n)), ...FIXTURES.map((n) => path.join(fixturesDir, n))]);
   const local = `http://127.0.0.1:${port}`;
   const quote = await load(loaded.get('fetch-quote')!.built, { grants: { http: [local] } });
   const fetcher = await load(loaded.get('hostile-fetch')!.built, { grants: { http: [`http://rebind.attex.test:${port}`, `http://*.wild.attex.test:${port}`] } });
-  const components = [...loaded.values()].map((v) => v.loaded).filter((c) => c.name !== 'fetch-quote' && c.name !== 'hostile-fetch');
+  const bound = await load(loaded.get('secret-header')!.built, {
+    grants: {
+      http: [local, `http://127.0.0.1:${echoPort}`],
+      secret_headers: [{ secret: 'api-token', header: 'authorization', origins: [local] }],
+    },
+  });
+  const replaced = new Set(['fetch-quote', 'hostile-fetch', 'secret-header']);
+  const components = [...loaded.values()].map((v) => v.loaded).filter((c) => !replaced.has(c.name));
   pool = await SandboxPool.create({
     size: 2,
-    components: [...components, quote, fetcher],
+    components: [...components, quote, fetcher, bound],
     // Every test name resolves to loopback: the address check must refuse it.
     resolver: async (host) => (host.endsWith('.attex.test') ? ['127.0.0.1'] : []),
   });
@@ -50,6 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pool?.close();
   await new Promise((resolve) => server?.close(resolve));
+  await new Promise((resolve) => echo?.close(resolve));
 });
 
 describe('example actions', () => {
@@ -142,6 +162,37 @@ describe('capabilities are enforced by the host', () => {
       expect(r.usage.hostsContacted).toEqual([]);
     }
     expect(connections - before).toBe(0);
+  });
+
+  it('a secret goes only into the header and to the origins its binding names', async () => {
+    const token = 's3cr3t-token-value';
+    const secrets = secretsOf({ 'api-token': token, other: 'zzz' });
+    const send = async (url: string, header: string, secret = 'api-token') => {
+      const r = await pool.run('secret-header', JSON.stringify({ url, header, secret }), { secrets });
+      expect(r.ok, JSON.stringify(r.error)).toBe(true);
+      expect(r.output).not.toContain(token);
+      return { out: JSON.parse(r.output!), usage: r.usage };
+    };
+    const sent = await send(`http://127.0.0.1:${port}/v1`, 'Authorization');
+    expect(sent.out).toMatchObject({ ok: true, status: 200 });
+    expect(lastAuthorization).toBe(`Bearer ${token}`);
+    expect(sent.usage.secretsUsed).toEqual(['api-token']);
+
+    const echoedBefore = echoRequests;
+    // Granted for HTTP but not bound to the secret: an echo would reveal it, so nothing is sent.
+    const echoed = await send(`http://127.0.0.1:${echoPort}/`, 'authorization');
+    expect(echoed.out).toMatchObject({ ok: false, tag: 'denied' });
+    expect(echoed.out.message).toContain('grants.secret_headers');
+    expect(echoed.usage).toMatchObject({ secretsUsed: [], hostsContacted: [] });
+    expect(echoRequests).toBe(echoedBefore);
+
+    const before = requests;
+    for (const [header, secret] of [['x-api-key', 'api-token'], ['authorization', 'other']] as const) {
+      const denied = await send(`http://127.0.0.1:${port}/v1`, header, secret);
+      expect(denied.out, `${header} ${secret}`).toMatchObject({ ok: false, tag: 'denied' });
+      expect(denied.usage.secretsUsed).toEqual([]);
+    }
+    expect(requests).toBe(before);
   });
 
   it('secrets outside the grant are denied; reveal is recorded', async () => {
