@@ -12,6 +12,7 @@ import { simProvider } from '../../src/attestation/providers/index.ts';
 import type { SimulatedTee } from '../../src/attestation/sim/index.ts';
 import { attestAndFetch, backoffDelay, openBrokerSession, BrokerCallError } from '../../src/broker/client/index.ts';
 import { toHex } from '../../src/util/index.ts';
+import { rawConnection } from '../server/helpers.ts';
 import { appraisalPolicyFor, attestSim, attestationFor, auth, call, openSim, startBroker, teeKey, tempDir, type TestBroker } from './harness.ts';
 
 let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -41,6 +42,34 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const b of open) await b.close();
   await tmp?.cleanup();
+});
+
+describe('shutdown', () => {
+  it('finishes the request in flight and answers one that arrives while closing with a problem', async () => {
+    const b = await startBroker({ sim, dir: tmp.dir, resourcePolicy: policyFor(m) });
+    const auditBefore = b.broker.ledger.size;
+    // The first request's body is held back (the server has its headers once it answers 100
+    // Continue), so its connection is busy when close() begins and a second request can follow
+    // it on that connection.
+    const body = JSON.stringify({ version: '0.4.0', tee: 'snp', 'extra-params': '' });
+    const { socket, closed } = await rawConnection(b.url);
+    const continued = new Promise((r) => socket.once('data', r));
+    socket.write(`POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+    expect(String(await continued)).toMatch(/^HTTP\/1\.1 100 /);
+    const closing = b.close();
+    await new Promise((r) => setTimeout(r, 50));
+    socket.write(`${body}GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const [, first = '', second = ''] = (await closed).split(/(?=HTTP\/1\.1 )/);
+    await closing;
+    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(first.slice(first.indexOf('\r\n\r\n') + 4))).toHaveProperty('nonce');
+    expect(second).toMatch(/^HTTP\/1\.1 503 [^]*content-type: application\/problem\+json[^]*"code":"broker\.shutting-down"/i);
+    expect(second).toMatch(/retry-after: 1/i);
+    expect(second).not.toContain('lifecycle-secret');
+    // Issuing a nonce is not audited, and a request refused while closing is not either (the
+    // audit log may already be closing).
+    expect(b.broker.ledger.size).toBe(auditBefore);
+  });
 });
 
 describe('per-address rate limit', () => {
