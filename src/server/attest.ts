@@ -17,6 +17,7 @@ import { bindingMatches, reportDataFor } from '../attestation/binding/index.ts';
 import { type EvidencePackage, loadTrustStore, verifyEvidence } from '../attestation/evidence/index.ts';
 import type { EvidenceProvider } from '../attestation/providers/index.ts';
 import type { AmdRootSet, EvidenceKind, IntelRoot, TeeName } from '../attestation/types.ts';
+import type { JWK } from 'jose';
 import { attestAndFetch, type AttestedBrokerSession, type SecretSource } from '../broker/client/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { type AppraisalSummary, type PublicJwk, encodeBase64, executorRuntimeData, RECEIPT_KEY_MEMBER } from '../receipts/index.ts';
@@ -33,6 +34,8 @@ export interface AttestOptions {
     readonly url: string;
     /** Secret name -> resource path, for the secrets the components name. */
     readonly secrets: Readonly<Record<string, string>>;
+    /** The broker's token-signing public key; without it a token's appraisal is the broker's word. */
+    readonly tokenKey?: JWK;
   };
   readonly logger?: Logger;
   readonly clock?: () => Date;
@@ -108,6 +111,7 @@ export async function attestExecutor(o: AttestOptions): Promise<ExecutorAttestat
       provider: o.provider,
       resources,
       secretNames: o.broker.secrets,
+      ...(o.broker.tokenKey ? { tokenKey: o.broker.tokenKey } : {}),
       tee: await kbsTee(o.provider),
       runtimeDataExtra: { [RECEIPT_KEY_MEMBER]: receiptKeyB64 },
       clock,

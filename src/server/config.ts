@@ -30,6 +30,8 @@ export interface ExecutorConfig {
     readonly url: string;
     /** Manifest secret name → broker resource path (repo/type/tag). */
     readonly secrets: Readonly<Record<string, string>>;
+    /** The broker's token-signing public key (its JWKS entry): tokens must verify with it. */
+    readonly tokenKey?: { readonly kty: 'EC'; readonly crv: 'P-256'; readonly x: string; readonly y: string };
   };
   readonly log: { readonly origin: string };
   readonly callers: ReadonlyArray<{ readonly id: string; readonly keyId?: string; readonly publicKey: string; readonly actions: readonly string[] }>;
@@ -83,6 +85,10 @@ const schema = {
       properties: {
         url: { type: 'string', pattern: '^https?://' },
         secrets: { type: 'object', additionalProperties: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' } },
+        tokenKey: {
+          type: 'object', required: ['kty', 'crv', 'x', 'y'],
+          properties: { kty: { const: 'EC' }, crv: { const: 'P-256' }, x: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }, y: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } },
+        },
       },
     },
     log: {

@@ -139,7 +139,11 @@ export async function startDevEnvironment(o: DevOptions): Promise<DevEnvironment
     componentsDir: path.join(REPO_ROOT, 'components'),
     componentsCacheDir: path.join(REPO_ROOT, '.attex/cache/components'),
     evidence: { provider: 'sim', simStateDir: 'sim' },
-    broker: { url: brokerUrl, secrets: { 'signing-key': SIGNING_KEY_RESOURCE } },
+    broker: {
+      url: brokerUrl,
+      secrets: { 'signing-key': SIGNING_KEY_RESOURCE },
+      tokenKey: { kty: 'EC', crv: 'P-256', x: broker.tokenKey.publicJwk.x, y: broker.tokenKey.publicJwk.y },
+    },
     log: { origin: DEV_LOG_ORIGIN },
     callers: [{ id: DEV_CALLER_ID, keyId: DEV_CALLER_ID, publicKey: callerPublic, actions: ['*'] }],
     limits: { poolSize: 2, maxQueued: 256, bodyLimitBytes: 1048576, ratePerSecond: 1000, burst: 2000 },

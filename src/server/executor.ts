@@ -167,7 +167,7 @@ export class AttestedExecutor implements ExecutorService {
         receiptKey: signer.publicKeyRaw,
         allowSimulated: config.mode === 'simulated',
         ...(simulatedRoots ? { simulatedRoots } : {}),
-        ...(config.broker ? { broker: { url: config.broker.url, secrets: mapping } } : {}),
+        ...(config.broker ? { broker: { url: config.broker.url, secrets: mapping, ...(config.broker.tokenKey ? { tokenKey: { ...config.broker.tokenKey } } : {}) } } : {}),
         ...(log ? { logger: log } : {}),
         clock,
         ...(o.signal ? { signal: o.signal } : {}),

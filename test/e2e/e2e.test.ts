@@ -83,6 +83,8 @@ describe('end to end: broker + executor processes, dispatch, verify, export, int
       '--port', '0', '--state', 'broker', '--allow-simulated', '--sim-state', 'sim', '--json',
     ], env);
 
+    const jwks = (await (await fetch(`${String(broker.info['url'])}/.well-known/attex-broker-jwks.json`)).json()) as { keys: Array<{ x: string; y: string }> };
+    const tokenKey = jwks.keys[0]!;
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     await writeFile(path.join(dir, 'caller.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
     await writeFile(path.join(dir, 'executor.json'), JSON.stringify({
@@ -93,7 +95,8 @@ describe('end to end: broker + executor processes, dispatch, verify, export, int
       componentsDir: path.join(repoRoot, 'components'),
       componentsCacheDir: path.join(repoRoot, '.attex/cache/components'),
       evidence: { provider: 'sim', simStateDir: 'sim' },
-      broker: { url: broker.info['url'], secrets: { 'signing-key': 'default/key/signing-key' } },
+      // The broker's token key, pinned: the executor verifies the token it records.
+      broker: { url: broker.info['url'], secrets: { 'signing-key': 'default/key/signing-key' }, tokenKey: { kty: 'EC', crv: 'P-256', x: tokenKey.x, y: tokenKey.y } },
       log: { origin: 'e2e.attex.invalid/log' },
       callers: [{ id: 'agent-1', keyId: 'agent-1', publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64'), actions: ['*'] }],
     }));

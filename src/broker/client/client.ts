@@ -6,7 +6,8 @@
  * Rounds retry with exponential backoff and full jitter while the broker is unreachable, and
  * renew before the token expires.
  */
-import { exportJWK, generateKeyPair, decodeJwt, type CryptoKey } from 'jose';
+import { createHash } from 'node:crypto';
+import { exportJWK, generateKeyPair, decodeJwt, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { Dispatcher } from 'undici';
 import { AttexError } from '../../errors/index.ts';
 import { reportDataFor } from '../../attestation/binding/index.ts';
@@ -51,6 +52,8 @@ export interface AttestAndFetchOptions {
   readonly dispatcher?: Dispatcher;
   readonly signal?: AbortSignal;
   readonly clock?: () => Date;
+  /** The broker's token-signing public key (its JWKS entry); when set, tokens must verify with it. */
+  readonly tokenKey?: JWK;
   /** Called after each successful renewal, or with the error of a failed one. */
   readonly onRenew?: (err: Error | null) => void;
 }
@@ -82,9 +85,50 @@ export interface AttestedBrokerSession extends BrokerSession, AttestationRound {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); reject(new AttexError('broker.client.aborted', 'aborted')); }, { once: true });
+    // The caller's signal lives as long as the executor: its listener goes with the timer.
+    const onAbort = () => { clearTimeout(t); reject(new AttexError('broker.client.aborted', 'aborted')); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+
+/** Tokens must outlive a round trip and must not claim to live for months. */
+const MIN_TOKEN_LIFETIME_MS = 2_000;
+const MAX_TOKEN_LIFETIME_MS = 30 * 24 * 3600 * 1000;
+/** setTimeout fires at once beyond this; a renewal further away is re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The broker's challenge: standard base64 (Trustee and attex send 32 bytes). */
+const NONCE = /^[A-Za-z0-9+/]{16,128}={0,2}$/;
+
+const badToken = (detail: string, status: number) => new BrokerCallError('broker.client.bad-token', `the broker's token ${detail}`, { retryable: false, status });
+
+/**
+ * The token must be for this round: the challenge, the session and the TEE key we attested
+ * with, and an expiry that makes sense. Its signature is checked when the broker's key is
+ * configured (`tokenKey`); without it, what the token says is the broker's word, over a
+ * transport the operator must trust (TLS).
+ */
+async function checkToken(token: string, round: { nonce: string; cookie: string; teePubkey: { readonly x: string; readonly y: string }; status: number }, o: AttestAndFetchOptions, now: Date): Promise<number> {
+  let claims: JWTPayload;
+  try {
+    claims = o.tokenKey === undefined
+      ? decodeJwt(token)
+      : (await jwtVerify(token, await importJWK(o.tokenKey, 'ES256'), { algorithms: ['ES256'], currentDate: now })).payload;
+  } catch {
+    throw badToken(o.tokenKey === undefined ? 'is not a JWT' : 'does not verify with the configured broker key', round.status);
+  }
+  const exp = claims.exp;
+  const lifetime = typeof exp === 'number' && Number.isSafeInteger(exp) ? exp * 1000 - now.getTime() : NaN;
+  if (!(lifetime >= MIN_TOKEN_LIFETIME_MS && lifetime <= MAX_TOKEN_LIFETIME_MS)) throw badToken('has no usable expiry (exp must be 2 s to 30 days ahead)', round.status);
+  if (claims['eat_nonce'] !== round.nonce) throw badToken('answers another challenge (eat_nonce)', round.status);
+  const sessionId = round.cookie.slice(round.cookie.indexOf('=') + 1);
+  if (claims['attex.kbs-session'] !== createHash('sha256').update(sessionId).digest('hex')) throw badToken('belongs to another session', round.status);
+  const submods = claims['submods'];
+  const subs = typeof submods === 'object' && submods !== null ? Object.values(submods as Record<string, unknown>) : [];
+  const annotated = (subs[0] as Record<string, unknown> | undefined)?.['ear.veraison.annotated-evidence'] as { 'tee-pubkey'?: { x?: unknown; y?: unknown } } | undefined;
+  const key = annotated?.['tee-pubkey'];
+  if (subs.length !== 1 || key?.x !== round.teePubkey.x || key?.y !== round.teePubkey.y) throw badToken('was issued for another TEE key', round.status);
+  return exp as number;
+}
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)]. */
 export function backoffDelay(attempt: number, base: number, max: number, random = Math.random): number {
@@ -115,7 +159,7 @@ async function oneRound(o: AttestAndFetchOptions): Promise<RoundResult> {
 
   const auth = await callBroker(`${base}/kbs/v0/auth`, { ...common, method: 'POST', body: { version: KBS_PROTOCOL_VERSION, tee: o.tee ?? 'snp', 'extra-params': '' } });
   const nonce = (auth.json as { nonce?: unknown } | null)?.nonce;
-  if (typeof nonce !== 'string') throw new BrokerCallError('broker.client.bad-response', 'challenge has no nonce', { retryable: false, status: auth.status });
+  if (typeof nonce !== 'string' || !NONCE.test(nonce)) throw new BrokerCallError('broker.client.bad-response', 'challenge has no nonce (standard base64, 16-128 characters)', { retryable: false, status: auth.status });
   const cookie = `${KBS_SESSION_COOKIE}=${sessionCookie(auth.setCookie)}`;
 
   const runtimeData: RuntimeData = { ...o.runtimeDataExtra, nonce, 'tee-pubkey': teePubkey };
@@ -129,8 +173,7 @@ async function oneRound(o: AttestAndFetchOptions): Promise<RoundResult> {
   });
   const token = (attest.json as { token?: unknown } | null)?.token;
   if (typeof token !== 'string') throw new BrokerCallError('broker.client.bad-response', 'attest response has no token', { retryable: false, status: attest.status });
-  const exp = decodeJwt(token).exp;
-  if (typeof exp !== 'number') throw new BrokerCallError('broker.client.bad-response', 'token has no exp', { retryable: false, status: attest.status });
+  const exp = await checkToken(token, { nonce, cookie, teePubkey: { x: pub.x!, y: pub.y! }, status: attest.status }, o, (o.clock ?? (() => new Date()))());
 
   const values = new Map<string, Uint8Array>();
   try {
@@ -201,7 +244,14 @@ export function openBrokerSession(o: AttestAndFetchOptions): BrokerSession {
     if (closed || o.renew === false || current === undefined) return;
     const lifetime = current.tokenExpiresAt * 1000 - clock().getTime();
     const margin = (o.renewMarginSeconds ?? Math.max(5, lifetime / 5000)) * 1000;
-    later(lifetime - margin);
+    const due = lifetime - margin;
+    if (due > MAX_TIMER_MS) {
+      // Too far for one timer: wake up nearer to it and look again.
+      if (!closed) (timer = setTimeout(schedule, MAX_TIMER_MS)).unref();
+      return;
+    }
+    // At least a second between rounds, whatever the token and margin say.
+    later(Math.max(1000, due));
   };
 
   const renew = async (): Promise<void> => {

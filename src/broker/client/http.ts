@@ -42,27 +42,45 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<strin
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** A code the broker may choose: its own namespace, never one of the client's. */
+const BROKER_CODE = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+// Control characters (C0, DEL, C1) of a broker's detail would reach logs and terminals.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+
+function transportError(err: unknown, caller: AbortSignal | undefined, deadline: AbortSignal, timeoutMs: number): BrokerCallError {
+  if (err instanceof BrokerCallError) return err;
+  if (caller?.aborted) return new BrokerCallError('broker.client.aborted', 'the broker call was aborted', { retryable: false, status: null, cause: err });
+  if (deadline.aborted) return new BrokerCallError('broker.client.timeout', `the broker did not answer in full within ${timeoutMs} ms`, { retryable: true, status: null, cause: err });
+  const code = (err as { code?: string }).code ?? 'error';
+  return new BrokerCallError('broker.client.unreachable', `the broker is unreachable (${String(code).slice(0, 64)})`, { retryable: true, status: null, cause: err });
+}
+
+/**
+ * One call. `timeoutMs` bounds the whole exchange, connection to last body byte: a broker that
+ * drips its body or sends 1xx answers forever is cut off like one that never answers.
+ */
 export async function callBroker(
   url: string,
   opts: { method: 'GET' | 'POST'; headers?: Record<string, string>; body?: unknown; dispatcher?: Dispatcher; signal?: AbortSignal; timeoutMs: number },
 ): Promise<CallResult> {
+  const deadline = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal === undefined ? deadline : AbortSignal.any([opts.signal, deadline]);
   let res: Dispatcher.ResponseData;
+  let text: string;
   try {
     res = await request(url, {
       method: opts.method,
       headers: { accept: 'application/json', ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers },
       ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
       ...(opts.dispatcher === undefined ? {} : { dispatcher: opts.dispatcher }),
-      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      signal,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
     });
+    text = await readBounded(res.body);
   } catch (err) {
-    if (opts.signal?.aborted) throw new BrokerCallError('broker.client.aborted', 'the broker call was aborted', { retryable: false, status: null, cause: err });
-    const code = (err as { code?: string }).code ?? 'error';
-    throw new BrokerCallError('broker.client.unreachable', `the broker is unreachable (${code})`, { retryable: true, status: null, cause: err });
+    throw transportError(err, opts.signal, deadline, opts.timeoutMs);
   }
-  const text = await readBounded(res.body);
   let json: unknown = null;
   try {
     json = text.length === 0 ? null : JSON.parse(text);
@@ -71,13 +89,18 @@ export async function callBroker(
   }
   if (res.statusCode >= 400) {
     const problem = (typeof json === 'object' && json !== null ? json : {}) as { code?: unknown; type?: unknown; detail?: unknown };
-    const code = typeof problem.code === 'string' ? problem.code : `broker.http-${res.statusCode}`;
-    const detail = typeof problem.detail === 'string' ? problem.detail.slice(0, 300) : 'refused';
+    const ownCode = typeof problem.code === 'string' && BROKER_CODE.test(problem.code) && !problem.code.startsWith('broker.client.');
+    const code = ownCode ? (problem.code as string) : `broker.http-${res.statusCode}`;
+    const detail = typeof problem.detail === 'string' ? problem.detail.slice(0, 300).replace(CONTROL, ' ') : 'refused';
     throw new BrokerCallError(code, `broker refused (${res.statusCode}): ${detail}`, {
       retryable: res.statusCode >= 500 || res.statusCode === 429,
       status: res.statusCode,
-      problemType: typeof problem.type === 'string' ? problem.type : null,
+      problemType: typeof problem.type === 'string' ? problem.type.slice(0, 200).replace(CONTROL, ' ') : null,
     });
+  }
+  // The protocol has no redirects or other non-2xx successes.
+  if (res.statusCode < 200 || res.statusCode > 299) {
+    throw new BrokerCallError('broker.client.bad-response', `broker answered ${res.statusCode}, not a 2xx success`, { retryable: false, status: res.statusCode });
   }
   const raw = res.headers['set-cookie'];
   const setCookie = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
