@@ -31,6 +31,8 @@ export interface HostRunContext {
   readonly kv: KvStore | undefined;
   readonly resolver: Resolver;
   readonly usage: HostUsage;
+  /** Aborted once the run's result is delivered: nothing may start or go on for it after that. */
+  readonly ended: AbortSignal;
 }
 
 const MAX_KV_OPS_RECORDED = 256;
@@ -86,6 +88,7 @@ export async function handleHostCall(ctx: HostRunContext, op: HostOp, args: read
         maxResponseBytes: ctx.limits.max_http_response_bytes,
         deadline: ctx.deadline,
         resolver: ctx.resolver,
+        ended: ctx.ended,
         secretValue: (name) => {
           const v = secretBytes(ctx, name);
           if (v instanceof Uint8Array) addOnce(ctx.usage.secretsUsed, name);

@@ -44,16 +44,36 @@ export interface FetchContext {
   readonly maxResponseBytes: number;
   readonly deadline: number;
   readonly resolver: Resolver;
-  /** Secret header values, looked up only after the grant check passed. */
+  /** Aborted when the run is over: the request must not start, or must stop. */
+  readonly ended: AbortSignal;
+  /** Secret header values, looked up (and recorded as used) only once every check passed. */
   readonly secretValue: (name: string) => Uint8Array | { denied: string };
   readonly onContact: (origin: string) => void;
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const MAX_REQUEST_BODY = 1 << 20;
+/** What an HTTP/1.1 header value may hold (undici's own rule, checked before anything is sent). */
+const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 const err = (tag: 'denied' | 'invalid-request' | 'too-large' | 'timeout' | 'transport', val: string): HttpResult => ({ tag: 'err', val: { tag, val } });
 
+/** Resolves `host`, or undefined if the run's time runs out first. */
+async function resolveBefore(resolver: Resolver, host: string, deadline: number): Promise<string[] | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - performance.now()), undefined)));
+  try {
+    return await Promise.race([resolver(host), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Every check comes first (method, origin, headers, secret bindings, body, name resolution and
+ * each resolved address); only then are secret values read and the origin recorded as
+ * contacted, so a refused request marks nothing as used.
+ */
 export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<HttpResult> {
   const method = String(req.method).toUpperCase();
   if (!METHODS.has(method)) return err('invalid-request', `method ${method.slice(0, 16)} is not supported`);
@@ -62,11 +82,12 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
   const headers: Record<string, string> = {};
   for (const [name, value] of req.headers) {
     const n = name.toLowerCase();
-    if (!isGuestHeaderName(n) || /[\r\n\0]/.test(value)) {
+    if (!isGuestHeaderName(n) || /[\r\n\0]/.test(value) || BAD_HEADER_VALUE.test(value)) {
       return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
     }
     headers[n] = value;
   }
+  const secretHeaders: Array<{ name: string; secret: string; prefix: string }> = [];
   for (const sh of req.secretHeaders) {
     const n = sh.name.toLowerCase();
     if (!isGuestHeaderName(n)) return err('invalid-request', `header ${n.slice(0, 64)} is not allowed`);
@@ -74,20 +95,18 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
     // could pick either could send it to any granted origin that echoes requests back.
     const bound = ctx.secretHeaderGrants.some((g) => g.secret === sh.secret && g.header === n && checkOrigin(req.url, g.origins).allowed);
     if (!bound) return err('denied', `secret '${String(sh.secret).slice(0, 64)}' may not be sent in header ${n} to ${origin.origin} (grants.secret_headers)`);
-    const value = ctx.secretValue(sh.secret);
-    if (!(value instanceof Uint8Array)) return err('denied', value.denied);
-    const text = sh.prefix + Buffer.from(value).toString('utf8');
-    if (/[\r\n\0]/.test(text)) return err('invalid-request', 'secret header value contains control characters');
-    headers[n] = text;
+    if (/[\r\n\0]/.test(sh.prefix) || BAD_HEADER_VALUE.test(sh.prefix)) return err('invalid-request', 'secret header prefix contains characters a header may not hold');
+    secretHeaders.push({ name: n, secret: sh.secret, prefix: sh.prefix });
   }
   if (req.body && req.body.length > MAX_REQUEST_BODY) return err('invalid-request', 'request body too large');
 
-  let addresses: string[];
+  let addresses: string[] | undefined;
   try {
-    addresses = isIP(origin.host) ? [origin.host] : await ctx.resolver(origin.host);
+    addresses = isIP(origin.host) ? [origin.host] : await resolveBefore(ctx.resolver, origin.host, ctx.deadline);
   } catch (e) {
     return err('transport', `cannot resolve ${origin.host}: ${(e as Error).message.slice(0, 100)}`);
   }
+  if (addresses === undefined) return err('timeout', `resolving ${origin.host} did not finish within the time limit`);
   if (addresses.length === 0) return err('transport', `${origin.host} has no addresses`);
   for (const ip of addresses) {
     const verdict = checkAddress(ip, origin.host, origin.grant);
@@ -96,7 +115,16 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
   const pinned = addresses[0]!;
   const family = isIP(pinned);
   const remaining = ctx.deadline - performance.now();
-  if (remaining <= 0) return err('timeout', 'no time left for the request');
+  if (remaining <= 0 || ctx.ended.aborted) return err('timeout', 'no time left for the request');
+
+  for (const sh of secretHeaders) {
+    const value = ctx.secretValue(sh.secret);
+    if (!(value instanceof Uint8Array)) return err('denied', value.denied);
+    const text = sh.prefix + Buffer.from(value).toString('utf8');
+    // The value is never quoted back: it is a secret.
+    if (/[\r\n\0]/.test(text) || BAD_HEADER_VALUE.test(text)) return err('invalid-request', 'secret header value contains characters a header may not hold');
+    headers[sh.name] = text;
+  }
 
   const agent = new Agent({
     connections: 1,
@@ -108,6 +136,7 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
   });
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error('timeout')), remaining);
+  const signal = AbortSignal.any([abort.signal, ctx.ended]);
   try {
     ctx.onContact(origin.origin);
     const res = await request(req.url, {
@@ -115,7 +144,7 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
       method: method as 'GET',
       headers,
       body: req.body ? Buffer.from(req.body) : null,
-      signal: abort.signal,
+      signal,
       headersTimeout: remaining,
       bodyTimeout: remaining,
     });
@@ -136,7 +165,7 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
     }
     return { tag: 'ok', val: { status: res.statusCode, headers: outHeaders, body: new Uint8Array(Buffer.concat(chunks)) } };
   } catch (e) {
-    if (abort.signal.aborted) return err('timeout', 'request timed out');
+    if (signal.aborted) return err('timeout', 'request timed out');
     return err('transport', (e as Error).message.slice(0, 200));
   } finally {
     clearTimeout(timer);

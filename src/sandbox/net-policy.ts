@@ -17,7 +17,11 @@ export interface OriginCheck {
 }
 
 /** Headers the host sets itself or that change framing: never taken from a guest. */
-export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
+  'host', 'connection', 'content-length', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive', 'expect',
+  // Read by proxies as routing instructions: behind one that trusts them they override the host.
+  'proxy-connection', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-original-url', 'x-rewrite-url',
+]);
 
 /** A lower-case header name a guest may set (an RFC 9110 token, not in FORBIDDEN_HEADERS). */
 export function isGuestHeaderName(name: string): boolean {
@@ -107,6 +111,10 @@ export function specialAddressReason(ip: string): string | undefined {
     if (a === 198 && (b === 18 || b === 19)) return 'benchmarking (198.18/15)';
     if (a === 198 && b === 51 && c === 100) return 'documentation';
     if (a === 203 && b === 0 && c === 113) return 'documentation';
+    if (a === 192 && b === 88 && c === 99) return 'reserved (192.88.99/24, former 6to4 relays)';
+    // The Azure host's wire server and DNS (168.63.129.16/32): reachable from every Azure VM, AKS
+    // nodes included, and as sensitive as the metadata endpoint.
+    if (a === 168 && b === 63 && c === 129 && ipv4Octets(ip)[3] === 16) return 'Azure platform (wire server)';
     if (a >= 224) return 'multicast/reserved';
     return undefined;
   }
@@ -128,11 +136,14 @@ export function specialAddressReason(ip: string): string | undefined {
     if (b[0] === 0x01 && zeros(1, 8)) return 'discard-only (100::/64)';
     if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8) return 'documentation';
     if (b[0] === 0x20 && b[1] === 0x01 && zeros(2, 4)) return 'Teredo (2001::/32)';
+    if (b[0] === 0x20 && b[1] === 0x01 && b[2]! < 0x02) return 'IETF protocol assignments (2001::/23)';
+    if (b[0] === 0x3f && b[1] === 0xff && (b[2]! & 0xf0) === 0) return 'documentation (3fff::/20)';
     if (b[0] === 0x20 && b[1] === 0x02) {
       const carried = specialAddressReason(v4(2));
       return carried === undefined ? undefined : `6to4 of a ${carried} address`;
     }
-    if (b[0] === 0) return 'reserved (0::/8)';
+    // Everything public is global unicast; the rest (e.g. 5f00::/16 segment routing) is not.
+    if ((b[0]! & 0xe0) !== 0x20) return 'reserved (outside global unicast 2000::/3)';
     return undefined;
   }
   return 'not an IP address';

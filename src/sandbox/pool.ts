@@ -88,6 +88,8 @@ interface ActiveJob {
   readonly job: Job;
   readonly runId: number;
   readonly host: HostRunContext;
+  /** Aborts `host.ended` when the run's result is delivered. */
+  readonly ended: AbortController;
   readonly start: number;
   readonly component: LoadedComponent;
   watchdog: NodeJS.Timeout;
@@ -411,9 +413,10 @@ export class SandboxPool {
     const { grants, limits } = component.manifest;
     const start = performance.now();
     clearTimeout(slot.warmTimer); // the run's own watchdog covers a warm-up that never ends
+    const ended = new AbortController();
     const host: HostRunContext = {
       grants, limits, deadline: start + limits.timeout_ms, secrets: job.options.secrets, kv: job.options.kv,
-      resolver: this.#resolver, usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] },
+      resolver: this.#resolver, usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] }, ended: ended.signal,
     };
     const watchdog = setTimeout(() => {
       if (slot.job?.runId === runId) this.#kill(slot, { code: SandboxCodes.timeout, message: `time limit of ${limits.timeout_ms} ms exceeded; worker replaced` });
@@ -421,7 +424,7 @@ export class SandboxPool {
     // A thread cannot use more CPU than wall time, so nothing to sample before cpu_ms has passed,
     // and nothing at all when the wall-clock limit comes first.
     const cpuTimer = limits.cpu_ms < limits.timeout_ms ? setTimeout(() => void this.#sampleCpu(slot, runId), limits.cpu_ms) : undefined;
-    slot.job = { job, runId, host, start, watchdog, cpuTimer, component };
+    slot.job = { job, runId, host, ended, start, watchdog, cpuTimer, component };
     if (!posted) this.#post(slot, job, component, runId, undefined);
   }
 
@@ -458,9 +461,12 @@ export class SandboxPool {
   async #onHostRequest(slot: Slot, req: HostRequest): Promise<void> {
     const active = slot.job;
     if (!active || active.runId !== req.runId) return;
+    // The earlier of the two deadlines: the worker's can only shorten the host's.
+    const workerDeadline = typeof req.deadline === 'number' ? req.deadline - performance.timeOrigin : NaN;
+    const host = workerDeadline < active.host.deadline ? { ...active.host, deadline: workerDeadline } : active.host;
     let result;
     try {
-      result = await handleHostCall(active.host, req.op, req.args);
+      result = await handleHostCall(host, req.op, req.args);
     } catch (e) {
       result = { tag: 'err' as const, val: { tag: 'other', val: 'host error' } };
       void e;
@@ -491,8 +497,14 @@ export class SandboxPool {
     clearTimeout(active.watchdog);
     clearTimeout(active.cpuTimer);
     slot.job = undefined;
+    active.ended.abort();
     const { wallMs, ...workerUsage } = reply.usage ?? { wallMs: undefined };
-    const usage: ActionUsage = { ...emptyUsage(), ...workerUsage, ...active.host.usage };
+    // Copies: a host call still unwinding must not change a result already handed out.
+    const h = active.host.usage;
+    const usage: ActionUsage = {
+      ...emptyUsage(), ...workerUsage,
+      hostsContacted: [...h.hostsContacted], secretsUsed: [...h.secretsUsed], secretsRevealed: [...h.secretsRevealed], kvOps: [...h.kvOps],
+    };
     const result: RunResult = {
       ok: reply.ok,
       ...(reply.output !== undefined ? { output: reply.output } : {}),

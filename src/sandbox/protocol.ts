@@ -88,6 +88,8 @@ export interface HostRequest {
   readonly runId: number;
   readonly op: HostOp;
   readonly args: readonly unknown[];
+  /** The run's deadline on the worker's clock, as epoch milliseconds (timeOrigin + now). */
+  readonly deadline: number;
 }
 
 /** `result` is the WIT result as jco expects it from a host function: `{ tag: 'ok' | 'err', val }`. */

@@ -60,7 +60,10 @@ let seq = 0;
 function hostCall(run: ActiveRun, op: HostOp, args: unknown[]): HostReply['result'] {
   const mySeq = ++seq;
   Atomics.store(ints, SIGNAL.hostReply, 0);
-  parentPort!.postMessage({ type: 'host', seq: mySeq, runId: run.request.runId, op, args } satisfies HostRequest);
+  // The worker's deadline can be earlier than the host's own (an action it took from its queue
+  // started before the main thread saw the previous one end): the host keeps to the earlier one.
+  const deadline = performance.timeOrigin + run.deadline;
+  parentPort!.postMessage({ type: 'host', seq: mySeq, runId: run.request.runId, op, args, deadline } satisfies HostRequest);
   for (;;) {
     for (let m = receiveMessageOnPort(hostPort); m !== undefined; m = receiveMessageOnPort(hostPort)) {
       const reply = m.message as HostReply;

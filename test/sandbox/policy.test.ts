@@ -2,7 +2,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco';
 import { checkAddress, checkOrigin, excessImports, overrideManifest, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
-import { pinnedLookup } from '../../src/sandbox/http.ts';
+import { type FetchContext, type GuestRequest, guestFetch, pinnedLookup } from '../../src/sandbox/http.ts';
 import { MemoryLeases } from '../../src/sandbox/memory-lease.ts';
 import { MAX_TABLE_ENTRIES, MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
 
@@ -65,10 +65,14 @@ describe('outbound policy', () => {
   });
 
   it('classifies special addresses, including mapped IPv6', () => {
-    for (const ip of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1']) {
+    for (const ip of [
+      '127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '::ffff:7f00:1',
+      // The Azure wire server, former 6to4 relays, IETF assignments, IPv6 documentation and anything outside 2000::/3.
+      '168.63.129.16', '192.88.99.1', '2002:c058:6301::1', '2001:2::1', '2001:20::1', '3fff::1', '5f00::1', '4000::1',
+    ]) {
       expect(specialAddressReason(ip), ip).toBeDefined();
     }
-    for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1', '2a00:1450:4001:0811:0000:0000:0000:200e']) expect(specialAddressReason(ip), ip).toBeUndefined();
+    for (const ip of ['8.8.8.8', '1.1.1.1', '168.63.129.17', '2606:4700::1111', '2001:4860:4860::8888', '::ffff:8.8.8.8', '2002:808:808::1', '2a00:1450:4001:0811:0000:0000:0000:200e']) expect(specialAddressReason(ip), ip).toBeUndefined();
   });
 
   it('classifies IPv6 by value, whatever its text', () => {
@@ -114,6 +118,71 @@ describe('outbound policy', () => {
     expect(checkAddress('10.0.0.5', '10.0.0.5', 'http://10.0.0.5:8080').allowed).toBe(true);
     expect(checkAddress('10.0.0.5', 'internal.example.com', 'http://internal.example.com').allowed).toBe(false);
     expect(checkAddress('93.184.216.34', 'example.com', 'https://example.com').allowed).toBe(true);
+  });
+});
+
+describe('guestFetch', () => {
+  const grant = { secret: 'token', header: 'authorization' };
+  function context(over: Partial<FetchContext> & { port?: number } = {}) {
+    const seen = { secretReads: 0, contacts: [] as string[] };
+    const ctx: FetchContext = {
+      grants: [`http://127.0.0.1:${over.port ?? 9}`, 'http://named.attex.test'],
+      secretHeaderGrants: [{ ...grant, origins: [`http://127.0.0.1:${over.port ?? 9}`, 'http://named.attex.test'] }],
+      maxResponseBytes: 1 << 20,
+      deadline: performance.now() + 2000,
+      resolver: async () => ['127.0.0.1'],
+      ended: new AbortController().signal,
+      secretValue: () => (seen.secretReads++, new TextEncoder().encode('s3cr3t')),
+      onContact: (o) => void seen.contacts.push(o),
+      ...over,
+    };
+    return { ctx, seen };
+  }
+  const request = (url: string, extra: Partial<GuestRequest> = {}): GuestRequest => ({ method: 'GET', url, headers: [], body: undefined, secretHeaders: [{ name: 'Authorization', secret: 'token', prefix: 'Bearer ' }], ...extra });
+
+  it('reads no secret and contacts nobody before every check passed', async () => {
+    // A bound secret, but the name resolves to loopback: refused, and the secret never read.
+    const { ctx, seen } = context();
+    expect(await guestFetch(request('http://named.attex.test/'), ctx)).toMatchObject({ tag: 'err', val: { tag: 'denied' } });
+    for (const header of ['expect', 'x-forwarded-host', 'forwarded']) {
+      expect(await guestFetch(request('http://127.0.0.1:9/', { headers: [[header, 'x']] }), ctx), header).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
+    }
+    expect(await guestFetch(request('http://127.0.0.1:9/', { headers: [['x-a', '\u010d\u010a']] }), ctx)).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
+    expect(await guestFetch(request('http://127.0.0.1:9/', { body: new Uint8Array(2 << 20) }), ctx)).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
+    expect(seen).toEqual({ secretReads: 0, contacts: [] });
+  });
+
+  it('name resolution ends at the run deadline', async () => {
+    const { ctx, seen } = context({ resolver: () => new Promise(() => undefined), deadline: performance.now() + 200 });
+    const start = performance.now();
+    expect(await guestFetch(request('http://named.attex.test/'), ctx)).toMatchObject({ tag: 'err', val: { tag: 'timeout' } });
+    expect(performance.now() - start).toBeLessThan(1000);
+    expect(seen.secretReads).toBe(0);
+  });
+
+  it('nothing starts or goes on for a run that has ended', async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => void sockets.push(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const over = new AbortController();
+      over.abort();
+      const before = context({ port, ended: over.signal });
+      expect(await guestFetch(request(`http://127.0.0.1:${port}/`), before.ctx)).toMatchObject({ tag: 'err', val: { tag: 'timeout' } });
+      expect(before.seen).toEqual({ secretReads: 0, contacts: [] });
+
+      const ending = new AbortController();
+      const during = context({ port, ended: ending.signal, deadline: performance.now() + 10_000 });
+      const start = performance.now();
+      const pending = guestFetch(request(`http://127.0.0.1:${port}/`), during.ctx);
+      setTimeout(() => ending.abort(), 100);
+      expect(await pending).toMatchObject({ tag: 'err', val: { tag: 'timeout' } });
+      expect(performance.now() - start).toBeLessThan(2000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
   });
 });
 
