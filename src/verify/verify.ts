@@ -7,7 +7,7 @@
  * vendor roots (simulated roots only when allowed) at the record's time, and the appraisal
  * policy when given. The first failing step stops the run; later steps are reported not run.
  */
-import { type AppraisalPolicy, appraise } from '../attestation/appraisal/index.ts';
+import { type AppraisalPolicy, appraise, loadPolicy } from '../attestation/appraisal/index.ts';
 import { type TrustStore, type VerificationResult, boundReportData, reportDataFor, verifyEvidence } from '../attestation/index.ts';
 import { AttexError, type Reason } from '../errors/index.ts';
 import { type Checkpoint, leafHash, openCheckpoint, parseTlogProof, verifyInclusion } from '../ledger/index.ts';
@@ -17,8 +17,9 @@ import { sha256Portable, sslibKeyId } from '../receipts/ed25519.ts';
 import type { AttestationRecordPredicate } from '../receipts/attestation-record.ts';
 import type { ExecutionPredicate } from '../receipts/execution.ts';
 import { asAttestationRecordStatement, asExecutionStatement } from '../receipts/predicate.ts';
-import { type Statement, parseStatement } from '../receipts/statement.ts';
+import { type Statement, encodeStatement, parseStatement } from '../receipts/statement.ts';
 import { type ReceiptBundle, parseBundle } from './bundle.ts';
+import { fromTheFuture, receiptContradiction, recordContradiction, strictInstant } from './consistency.ts';
 
 export type StepName = 'bundle' | 'checkpoint' | 'inclusion' | 'receipt' | 'attestation-record' | 'evidence';
 export const STEPS: readonly StepName[] = ['bundle', 'checkpoint', 'inclusion', 'receipt', 'attestation-record', 'evidence'];
@@ -56,6 +57,27 @@ export interface BundleVerification {
   readonly evidence?: { readonly tee: string; readonly simulated: boolean; readonly outcome: string; readonly appraisal?: string };
 }
 
+export interface VerifyOptions {
+  /** The verifier's clock: signed times later than it (beyond 5 minutes of skew) are refused. */
+  readonly now?: Date;
+}
+
+/**
+ * What every bundle's evidence must satisfy when the trust file names no appraisal policy:
+ * no debuggable guest (its host can read the receipt key out of memory) and SNP reports from
+ * VMPL 0. Fleet-specific requirements (measurements, TCB levels) need a policy of one's own.
+ */
+export function baselinePolicy(allowSimulated: boolean): AppraisalPolicy {
+  return loadPolicy({
+    version: 1,
+    id: 'attex-verify-baseline',
+    evidenceKinds: ['snp', 'azure-hcl-snp', 'tdx'],
+    allowSimulated,
+    allowDebug: false,
+    snp: { allowedVmpls: [0] },
+  });
+}
+
 class StepFailure extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -88,15 +110,15 @@ interface Context {
   appraisal?: string;
 }
 
-export async function verifyBundle(bundle: unknown, trust: VerifyTrust): Promise<BundleVerification> {
+export async function verifyBundle(bundle: unknown, trust: VerifyTrust, options: VerifyOptions = {}): Promise<BundleVerification> {
   const ctx: Context = {};
   const steps: StepResult[] = [];
   const run: Record<StepName, () => Promise<string> | string> = {
     bundle: () => stepBundle(ctx, bundle),
     checkpoint: () => stepCheckpoint(ctx, trust),
     inclusion: () => stepInclusion(ctx),
-    receipt: () => stepReceipt(ctx, trust),
-    'attestation-record': () => stepRecord(ctx, trust),
+    receipt: () => stepReceipt(ctx, trust, options),
+    'attestation-record': () => stepRecord(ctx, trust, options),
     evidence: () => stepEvidence(ctx, trust),
   };
   let failed = false;
@@ -178,7 +200,7 @@ function stepInclusion(ctx: Context): string {
   return `receipt envelope is entry ${ctx.index} of the size-${ctx.checkpoint!.size} tree`;
 }
 
-function stepReceipt(ctx: Context, trust: VerifyTrust): string {
+function stepReceipt(ctx: Context, trust: VerifyTrust, options: VerifyOptions): string {
   // The signing key named in the (not yet verified) payload is a candidate only: the signature
   // must verify under it, and step 4 requires the same key to be bound into hardware evidence.
   let candidate: Uint8Array | null = null;
@@ -209,13 +231,19 @@ function stepReceipt(ctx: Context, trust: VerifyTrust): string {
     rethrow(code, 'receipt', err);
   }
   const p = ctx.receipt!.predicate;
+  // One byte form per statement (docs/receipt.md): anything else was not written by an executor.
+  if (!equalBytes(encodeStatement(ctx.receipt!), verified.payload)) fail('verify.receipt-statement', 'the receipt payload is not the canonical JSON of its statement');
   if (p.executor.keyId !== sslibKeyId(key)) fail('verify.receipt-statement', 'executor.keyId is not the securesystemslib keyid of executor.signingKey');
   if (ctx.receipt!.subject[0]?.digest.sha256 !== p.output.digest.sha256) fail('verify.receipt-statement', 'the Statement subject is not the output digest');
+  const contradiction = receiptContradiction(p, ctx.receipt!.subject);
+  if (contradiction !== undefined) fail('verify.receipt-statement', contradiction);
+  const future = options.now === undefined ? undefined : fromTheFuture({ startedAt: p.startedAt, finishedAt: p.finishedAt }, options.now);
+  if (future !== undefined) fail('verify.receipt-time', future);
   ctx.executorKey = key;
   return `DSSE signature by executor key ${p.executor.keyId.slice(0, 16)}…; in-toto Statement v1 with a valid ${ctx.receipt!.predicateType} predicate`;
 }
 
-async function stepRecord(ctx: Context, trust: VerifyTrust): Promise<string> {
+async function stepRecord(ctx: Context, trust: VerifyTrust, options: VerifyOptions): Promise<string> {
   const b = ctx.bundle!;
   const { parsed, opened } = openProof(b.attestation.proof, trust, 'verify.record-proof', 'attestation record checkpoint');
   proveInclusion(b.attestation.record, parsed.index, parsed.proof, opened.checkpoint, 'verify.record-proof', 'attestation record');
@@ -247,6 +275,11 @@ async function stepRecord(ctx: Context, trust: VerifyTrust): Promise<string> {
     fail('verify.record-index', `the receipt names attestation record index ${receipt.attestation.recordLogIndex}, the bundle's record is at ${parsed.index}`);
   }
   if (rec.executor.id !== receipt.executor.id) fail('verify.record-key', 'the attestation record belongs to another executor id');
+  const contradiction = recordContradiction(rec, receipt);
+  if (contradiction !== undefined) fail('verify.record-statement', contradiction);
+  // The evidence is judged at createdAt, which the executor key signs: never at a time to come.
+  const future = options.now === undefined ? undefined : fromTheFuture({ createdAt: rec.createdAt }, options.now);
+  if (future !== undefined) fail('verify.record-time', future);
   const evidenceBytes = decodeBase64Canonical(rec.evidence.evidence);
   if (evidenceBytes === null) return fail('verify.record-evidence', 'the record\'s evidence is not canonical base64');
   const digest = hex(sha256Portable(evidenceBytes));
@@ -255,7 +288,7 @@ async function stepRecord(ctx: Context, trust: VerifyTrust): Promise<string> {
   if (receipt.attestation.evidenceKind !== rec.evidence.kind) fail('verify.record-evidence', 'the receipt and the record disagree on the evidence kind');
 
   // Binding: the evidence's report data must be the hash of the record's runtime data.
-  const createdAt = new Date(rec.createdAt);
+  const createdAt = new Date(strictInstant(rec.createdAt)!);
   ctx.evidenceResult = await runEvidenceVerifier(rec, trust, createdAt);
   const r = ctx.evidenceResult;
   // Evidence rejected outright (junk, wrong kind, a bad signature or chain) is an evidence
@@ -296,11 +329,12 @@ async function stepEvidence(ctx: Context, trust: VerifyTrust): Promise<string> {
     fail('verify.measurement', 'the receipt\'s measurement is not the one in the evidence');
   }
   let appraisal = '';
-  if (trust.appraisalPolicy !== undefined) {
+  {
+    const policy = trust.appraisalPolicy ?? baselinePolicy(trust.allowSimulated === true);
     const reportData = reportDataFor(ctx.record!.predicate.runtimeData as unknown as Record<string, unknown>);
     let a;
     try {
-      a = appraise(r, trust.appraisalPolicy, { reportData });
+      a = appraise(r, policy, { reportData });
     } catch (err) {
       return rethrow('verify.appraisal', 'appraisal', err);
     }

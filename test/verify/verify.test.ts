@@ -7,9 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { loadPolicy } from '../../src/attestation/appraisal/index.ts';
 import type { EvidencePackage } from '../../src/attestation/evidence/package.ts';
 import { Ledger } from '../../src/ledger/store.ts';
-import { buildExecutionStatement, createReceiptSigner, signStatement } from '../../src/receipts/index.ts';
+import 'reflect-metadata';
+import { X509Certificate } from '@peculiar/x509';
+import { reportDataFor } from '../../src/attestation/binding/index.ts';
+import { makeEvidencePackage } from '../../src/attestation/evidence/package.ts';
+import { SIM_TCB } from '../../src/attestation/sim/pki.ts';
+import { SIM_GUEST_POLICY, buildSnpReport } from '../../src/attestation/sim/snp-report.ts';
+import { loadOrCreateState } from '../../src/attestation/sim/store.ts';
+import { IN_TOTO_PAYLOAD_TYPE, buildAttestationRecordStatement, buildExecutionStatement, createReceiptSigner, executorRuntimeData, signDsse, signStatement, verifyDsse } from '../../src/receipts/index.ts';
+import { canonicalJson } from '../../src/util/index.ts';
 import { type BundleVerification, type VerifyTrust, verifyBundle } from '../../src/verify/index.ts';
-import { LOG_NAME, type World, attestationRecord, bundleFor, issueReceipt, openWorld, receiptParams } from './world.ts';
+import { LOG_NAME, type World, attestationRecord, bundleFor, issueReceipt, openWorld, receiptParams, teePublicJwk } from './world.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let dir: string;
@@ -174,6 +182,78 @@ describe('verifyBundle', () => {
     const { text } = await bundleFor(w, env, { envelope: rec.envelope, index, evidenceDigest: rec.evidenceDigest });
     const v = await verifyBundle(text, w.trust);
     expect(failedStep(v)).toMatchObject({ step: 'attestation-record', code: 'verify.evidence', message: expect.stringMatching(/snp\.report-signature/) });
+  });
+
+  it('without an appraisal policy, the baseline still refuses a debuggable guest and a report from VMPL 3', async () => {
+    const state = await loadOrCreateState(path.join(dir, 'sim'));
+    const nonce = 'broker-nonce-0001';
+    const reportData = reportDataFor(executorRuntimeData(nonce, w.teeJwk, w.signer.publicKeyRaw) as unknown as Record<string, unknown>);
+    const vcek = [new Uint8Array(new X509Certificate(state.certs['vcek_milan']!).rawData)];
+    for (const [label, extra, reason] of [['debug', { policy: SIM_GUEST_POLICY | (1n << 19n) }, /appraisal\.debug/], ['vmpl 3', { vmpl: 3 }, /appraisal\.vmpl/]] as const) {
+      const report = buildSnpReport({ version: 3, product: 'Milan', reportData, measurement: w.tee.measurement, chipId: state.chipId, tcb: SIM_TCB.Milan, vcekKey: state.keys['vcek_milan']!, ...extra });
+      const evidence = makeEvidencePackage({ kind: 'snp', evidence: report, certs: vcek });
+      const statement = buildAttestationRecordStatement({ executor: { id: 'executor-a', version: '0.1.0' }, receiptKey: w.signer.publicKeyRaw, teePublicKey: w.teeJwk, nonce, evidence, createdAt: new Date() });
+      const envelope = signStatement(statement, w.signer);
+      const { index } = await w.ledger.append(envelope);
+      const evidenceDigest = statement.subject[0]!.digest.sha256!;
+      const params = receiptParams(w);
+      const receipt = signStatement(buildExecutionStatement({ ...params, attestation: { ...params.attestation, evidenceDigest, recordLogIndex: index } }), w.signer);
+      const { text } = await bundleFor(w, receipt, { envelope, index, evidenceDigest });
+      expect(w.trust.appraisalPolicy).toBeUndefined();
+      expect(failedStep(await verifyBundle(text, w.trust)), label).toMatchObject({ step: 'evidence', code: 'verify.appraisal', message: expect.stringMatching(reason) });
+    }
+    // The genuine record passes the baseline, appraised as a simulated TEE can be at best.
+    expect(await verifyBundle((await issueReceipt(w)).text, w.trust)).toMatchObject({ verified: true, evidence: { appraisal: 'warning' } });
+  });
+
+  it('refuses receipts whose signed fields contradict each other, or that come from the future', async () => {
+    // Forged with the genuine key (the builder itself refuses these): a broken executor or a
+    // stolen key, not a valid receipt.
+    const forged = async (edit: (statement: Record<string, any>) => string | void, options = {}) => {
+      const statement = buildExecutionStatement(receiptParams(w), options) as unknown as Record<string, any>;
+      const text = edit(statement) ?? canonicalJson(statement);
+      return (await bundleFor(w, signDsse(IN_TOTO_PAYLOAD_TYPE, new TextEncoder().encode(text), w.signer))).text;
+    };
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const cases: Array<[(st: Record<string, any>) => string | void, string, RegExp, object?]> = [
+      [(st) => void Object.assign(st['predicate'], { startedAt: at(2000), finishedAt: at(1000) }), 'verify.receipt-statement', /finishedAt is before startedAt/],
+      [(st) => void Object.assign(st['predicate'], { startedAt: '2026-02-31T00:00:00.000Z' }), 'verify.receipt-statement', /real RFC 3339/],
+      [(st) => void (st['predicate'].outcome = 'error'), 'verify.receipt-statement', /errorCode/],
+      [(st) => void (st['predicate'].capabilities.used.secrets = ['root-password']), 'verify.receipt-statement', /root-password/],
+      [(st) => void st['subject'].push({ name: 'input', digest: st['predicate'].input.digest }), 'verify.receipt-statement', /exactly one subject/],
+      [(st) => void Object.assign(st['predicate'], { startedAt: '2020-01-01T00:00:00.000Z', finishedAt: '2020-01-01T00:00:01.000Z' }), 'verify.record-statement', /before its executor's attestation record/],
+      [(st) => void Object.assign(st['predicate'].output, { content: Buffer.from('{"total":999}').toString('base64'), bytes: 13 }), 'verify.receipt-statement', /does not hash to output.digest/, { includeOutput: true }],
+      [(st) => JSON.stringify(st, null, 2), 'verify.receipt-statement', /canonical JSON/],
+    ];
+    for (const [edit, code, message, options] of cases) {
+      expect(failedStep(await verifyBundle(await forged(edit, options), w.trust)), String(message)).toMatchObject({ code, message: expect.stringMatching(message) });
+    }
+    const later = new Date(Date.now() + 3600_000);
+    const { text } = await issueReceipt(w, { startedAt: later, finishedAt: later });
+    expect(failedStep(await verifyBundle(text, w.trust, { now: new Date() }))).toMatchObject({ step: 'receipt', code: 'verify.receipt-time' });
+    // The same receipt verifies for a verifier whose clock is an hour ahead.
+    expect((await verifyBundle(text, w.trust, { now: new Date(later.getTime() + 1000) })).verified).toBe(true);
+  });
+
+  it('refuses an attestation record dated in the future, or whose TEE key is not the one its evidence binds', async () => {
+    const recordFor = async (edit: (predicate: Record<string, any>) => void) => {
+      const rec = await attestationRecord(w.tee, w.signer, w.teeJwk);
+      const { payload } = verifyDsse(rec.envelope, w.signer.publicKeyRaw);
+      const statement = JSON.parse(new TextDecoder().decode(payload)) as Record<string, any>;
+      edit(statement['predicate']);
+      const envelope = signDsse(IN_TOTO_PAYLOAD_TYPE, new TextEncoder().encode(canonicalJson(statement)), w.signer);
+      const { index } = await w.ledger.append(envelope);
+      const params = receiptParams(w);
+      const receipt = signStatement(buildExecutionStatement({ ...params, attestation: { ...params.attestation, recordLogIndex: index } }), w.signer);
+      return (await bundleFor(w, receipt, { envelope, index, evidenceDigest: rec.evidenceDigest })).text;
+    };
+    // A record dated an hour ahead postdates every receipt of now: refused whatever the clock.
+    const future = await recordFor((p) => void (p['createdAt'] = new Date(Date.now() + 3600_000).toISOString()));
+    expect(failedStep(await verifyBundle(future, w.trust))).toMatchObject({ step: 'attestation-record', code: 'verify.record-statement' });
+    const otherKey = await recordFor((p) => void (p['keys'].teePublicKey = teePublicJwk()));
+    expect(failedStep(await verifyBundle(otherKey, w.trust))).toMatchObject({ step: 'attestation-record', code: 'verify.record-statement', message: expect.stringMatching(/teePublicKey/) });
+    const impossible = await recordFor((p) => void (p['createdAt'] = '2026-02-31T00:00:00.000Z'));
+    expect(failedStep(await verifyBundle(impossible, w.trust))).toMatchObject({ step: 'attestation-record', code: 'verify.record-statement', message: expect.stringMatching(/createdAt/) });
   });
 
   it('rejects a receipt whose recordLogIndex is not the bundled record', async () => {

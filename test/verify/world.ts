@@ -96,6 +96,9 @@ let invocations = 0;
 export function receiptParams(w: World, overrides: Partial<ExecutionParams> = {}, key: Uint8Array = w.signer.publicKeyRaw): ExecutionParams {
   return sampleExecutionParams(key, {
     invocationId: `inv-${String(++invocations).padStart(4, '0')}`,
+    // After the attestation record was created, as for any executor.
+    startedAt: new Date(Date.now() + 1000),
+    finishedAt: new Date(Date.now() + 1250),
     attestation: {
       evidenceKind: 'snp',
       tee: 'sim-snp',

@@ -106,7 +106,7 @@ export const command: Command = {
     const allowSimulated = values['allow-simulated'] === true;
     const trust = await readTrust(trustFile, io, allowSimulated);
     const bytes = await readBundle(positionals[0]!, io);
-    const result = await verifyBundle(bytes, trust);
+    const result = await verifyBundle(bytes, trust, { now: new Date() });
     if (values.json) writeJson(io.stdout, result);
     else for (const line of summary(result)) writeLine(io.stdout, line);
     return result.verified ? EXIT_OK : EXIT_NEGATIVE;

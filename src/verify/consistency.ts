@@ -1,0 +1,74 @@
+/**
+ * Checks on what a valid signature covers: a receipt or record whose fields contradict each
+ * other (a finish before its start, inlined content that is not what its digest names, an
+ * error without a code) came from a broken executor or from someone holding its key, and is
+ * refused rather than believed. Pure and portable: no clock, no node:crypto.
+ */
+import type { AttestationRecordPredicate } from '../receipts/attestation-record.ts';
+import { decodeBase64Canonical } from '../receipts/base64.ts';
+import { sha256Portable } from '../receipts/ed25519.ts';
+import type { ExecutionPredicate } from '../receipts/execution.ts';
+import { canonicalJson } from '../util/canonical-json.ts';
+
+/** How far a signed time may lie ahead of the verifier's clock. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+const INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z$/;
+
+/** Milliseconds since the epoch of an RFC 3339 UTC time, or undefined unless it names a real instant (no 31 February). */
+export function strictInstant(text: string): number | undefined {
+  const m = INSTANT.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
+  const back = new Date(ms);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || back.getUTCHours() !== h || back.getUTCMinutes() !== mi || back.getUTCSeconds() !== s) return undefined;
+  return ms + Number(`0.${m[7] ?? '0'}`) * 1000;
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+function contentProblem(name: 'input' | 'output', v: ExecutionPredicate['input']): string | undefined {
+  if (v.content === undefined) return undefined;
+  const bytes = decodeBase64Canonical(v.content);
+  if (bytes === null) return `${name}.content is not canonical base64`;
+  if (bytes.length !== v.bytes) return `${name}.content holds ${bytes.length} bytes, ${name}.bytes says ${v.bytes}`;
+  if (hex(sha256Portable(bytes)) !== v.digest.sha256) return `${name}.content does not hash to ${name}.digest`;
+  return undefined;
+}
+
+/** The first contradiction among a receipt's own fields, or undefined. */
+export function receiptContradiction(p: ExecutionPredicate, subjects: readonly { readonly name?: string }[]): string | undefined {
+  if (subjects.length !== 1 || subjects[0]!.name !== 'output') return 'a receipt has exactly one subject, the output';
+  const started = strictInstant(p.startedAt);
+  const finished = strictInstant(p.finishedAt);
+  if (started === undefined || finished === undefined) return 'startedAt and finishedAt must be real RFC 3339 UTC instants';
+  if (finished < started) return 'finishedAt is before startedAt';
+  if ((p.outcome === 'error') !== (p.errorCode !== undefined)) return 'an error outcome, and only an error outcome, carries an errorCode';
+  const granted = new Set(p.capabilities.granted.secrets);
+  const ungranted = p.capabilities.used.secrets.find((s) => !granted.has(s));
+  if (ungranted !== undefined) return `used secret '${ungranted}' was not granted`;
+  return contentProblem('input', p.input) ?? contentProblem('output', p.output);
+}
+
+/** The first contradiction between an attestation record and a receipt that names it, or undefined. */
+export function recordContradiction(rec: AttestationRecordPredicate, receipt: ExecutionPredicate): string | undefined {
+  const created = strictInstant(rec.createdAt);
+  if (created === undefined) return 'the record\'s createdAt is not a real RFC 3339 UTC instant';
+  if (canonicalJson(rec.keys.teePublicKey) !== canonicalJson(rec.runtimeData['tee-pubkey'])) return 'the record\'s keys.teePublicKey is not the TEE key its runtime data (and so its evidence) binds';
+  if (strictInstant(receipt.startedAt)! < created) return 'the receipt started before its executor\'s attestation record was created';
+  return undefined;
+}
+
+/** A signed time later than the verifier's clock allows, or undefined. */
+export function fromTheFuture(times: Readonly<Record<string, string>>, now: Date): string | undefined {
+  for (const [name, text] of Object.entries(times)) {
+    const at = strictInstant(text);
+    if (at !== undefined && at > now.getTime() + MAX_CLOCK_SKEW_MS) return `${name} ${text} is later than the verifier's clock (${now.toISOString()}) allows`;
+  }
+  return undefined;
+}
