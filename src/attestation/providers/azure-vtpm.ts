@@ -18,6 +18,15 @@ export const USER_DATA_INDEX = 0x01400002;
 export const DEFAULT_TPM_DEVICE = '/dev/tpmrm0';
 const THIM_URL = 'http://169.254.169.254/metadata/THIM/amd/certification';
 const HCL_MIN = 0x4d4;
+/** Azure's HCL report index holds ~2.6 KB; anything far larger is not one. */
+const HCL_MAX = 16 * 1024;
+/** A THIM answer is a few KB of PEM. */
+const MAX_IMDS_BYTES = 64 * 1024;
+/** TPM NV buffers are 512-2048 bytes; a TPM claiming less (or more) is not trusted to talk in chunks. */
+const NV_BUFFER_MIN = 64;
+const NV_BUFFER_MAX = 4096;
+/** One collection, all TPM commands and waits included (each command also has its own deadline). */
+const DEFAULT_COLLECT_TIMEOUT_MS = 60_000;
 
 export interface AzureVtpmOptions {
   /** `/dev/tpmrm0` (default) or `tcp:HOST:PORT` for a TPM simulator. */
@@ -29,7 +38,10 @@ export interface AzureVtpmOptions {
   /** Reads of the HCL report while waiting for it to reflect our user data (default 5). */
   readonly refreshAttempts?: number;
   readonly refreshDelayMs?: number;
+  /** Deadline of each TPM command. */
   readonly timeoutMs?: number;
+  /** Deadline of one whole collection (default 60 s). */
+  readonly collectTimeoutMs?: number;
 }
 
 /** The claims' user-data of an HCL report (uppercase hex upstream), or null if unreadable. */
@@ -48,15 +60,37 @@ export function hclUserData(blob: Uint8Array): string | null {
 }
 
 /** Fetch the VCEK from Azure's instance metadata service (THIM), DER. */
-export async function fetchAzureVcek(timeoutMs = 10_000): Promise<Uint8Array> {
+export async function fetchAzureVcek(timeoutMs = 10_000, url = THIM_URL): Promise<Uint8Array> {
+  // The metadata service is the host's: its answer is bounded, never followed elsewhere, and
+  // never quoted back.
   let body: { vcekCert?: unknown };
+  const unavailable = (why: string, cause?: unknown) => new AttexError('provider.vcek-unavailable', `cannot fetch the VCEK from Azure IMDS (${url}): ${why}`, cause === undefined ? {} : { cause });
+  let text: string;
   try {
-    const res = await fetch(THIM_URL, { headers: { Metadata: 'true' }, signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    body = (await res.json()) as { vcekCert?: unknown };
+    const res = await fetch(url, { headers: { Metadata: 'true' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw unavailable(`HTTP ${res.status}`);
+    if (Number(res.headers.get('content-length') ?? 0) > MAX_IMDS_BYTES) throw unavailable(`the answer is larger than ${MAX_IMDS_BYTES} bytes`);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += (chunk as Uint8Array).length;
+      if (size > MAX_IMDS_BYTES) {
+        await res.body?.cancel().catch(() => undefined);
+        throw unavailable(`the answer is larger than ${MAX_IMDS_BYTES} bytes`);
+      }
+      chunks.push(chunk as Uint8Array);
+    }
+    text = Buffer.concat(chunks).toString('utf8');
   } catch (err) {
-    throw new AttexError('provider.vcek-unavailable', `cannot fetch the VCEK from Azure IMDS (${THIM_URL}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    if (err instanceof AttexError) throw err;
+    throw unavailable(err instanceof Error ? err.name : 'request failed', err);
   }
+  try {
+    body = JSON.parse(text) as { vcekCert?: unknown };
+  } catch {
+    throw unavailable('the answer is not JSON');
+  }
+  if (typeof body !== 'object' || body === null) throw unavailable('the answer is not a JSON object');
   const pem = typeof body.vcekCert === 'string' ? /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(body.vcekCert) : null;
   if (!pem) throw new AttexError('provider.vcek-unavailable', 'Azure IMDS answered without a VCEK certificate');
   return new Uint8Array(Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64'));
@@ -85,7 +119,7 @@ async function readHclReport(t: TpmTransport, maxChunk: number): Promise<Uint8Ar
     }
     throw err;
   }
-  if (size < HCL_MIN) throw new AttexError('provider.malformed', `NV index 0x01400001 holds ${size} bytes, too small for an HCL report`);
+  if (size < HCL_MIN || size > HCL_MAX) throw new AttexError('provider.malformed', `NV index 0x01400001 holds ${size} bytes, not the size of an HCL report`);
   const blob = await nvRead(t, HCL_REPORT_INDEX, size, maxChunk);
   const reportSize = new DataView(blob.buffer).getUint32(8, true);
   if (new TextDecoder().decode(blob.subarray(0, 4)) !== 'HCLA' || reportSize < HCL_MIN || reportSize > size) {
@@ -103,21 +137,44 @@ export function azureVtpmProvider(opts: AzureVtpmOptions = {}): EvidenceProvider
     async collect(reportData: Uint8Array): Promise<EvidencePackage> {
       checkReportData(reportData);
       const t = await openTpmTransport(device, opts.timeoutMs);
-      let blob: Uint8Array | null = null;
-      try {
+      const collectTimeoutMs = opts.collectTimeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS;
+      let expired = false;
+      let timer: NodeJS.Timeout | undefined;
+      // Checked between commands: a TPM that answers each one just in time cannot stretch a
+      // collection without bound.
+      const inTime = () => {
+        if (expired) throw new AttexError('provider.tpm-timeout', `collecting the HCL report took longer than ${collectTimeoutMs} ms`);
+      };
+      const work = (async (): Promise<Uint8Array | null> => {
         const maxChunk = await getTpmProperty(t, PT_NV_BUFFER_MAX);
+        if (maxChunk < NV_BUFFER_MIN || maxChunk > NV_BUFFER_MAX) throw new AttexError('provider.tpm', `the TPM reports an NV buffer of ${maxChunk} bytes (expected ${NV_BUFFER_MIN}-${NV_BUFFER_MAX})`);
+        inTime();
         await ensureUserDataIndex(t, opts.defineUserDataIndex ?? false);
+        inTime();
         await nvWrite(t, USER_DATA_INDEX, reportData, maxChunk);
         const wanted = toHex(reportData);
         for (let i = 0; i < attempts; i++) {
+          inTime();
           if (i > 0) await new Promise((r) => setTimeout(r, delayMs));
           const candidate = await readHclReport(t, maxChunk);
-          if (hclUserData(candidate) === wanted) {
-            blob = candidate;
-            break;
-          }
+          if (hclUserData(candidate) === wanted) return candidate;
         }
+        return null;
+      })();
+      work.catch(() => undefined);
+      let blob: Uint8Array | null;
+      try {
+        blob = await Promise.race([
+          work,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              expired = true;
+              reject(new AttexError('provider.tpm-timeout', `collecting the HCL report took longer than ${collectTimeoutMs} ms`));
+            }, collectTimeoutMs);
+          }),
+        ]);
       } finally {
+        clearTimeout(timer);
         await t.close();
       }
       if (blob === null) throw new AttexError('provider.stale-report', `the HCL report did not reflect the requested user data after ${attempts} reads`);

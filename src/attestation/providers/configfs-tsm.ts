@@ -7,10 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rmdir } from 'node:fs/promises';
+import { mkdir, open, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError } from '../../errors/index.ts';
-import { bytesEqual } from '../../util/index.ts';
+import { bytesEqual, readBoundedFile } from '../../util/index.ts';
 import { detectEvidenceKind } from '../evidence/detect.ts';
 import { type EvidencePackage, makeEvidencePackage } from '../evidence/package.ts';
 import { checkReportData, errnoOf, providerIoError } from './errors.ts';
@@ -18,6 +18,8 @@ import type { EvidenceProvider } from './provider.ts';
 import { parseCertTable } from './snp-cert-table.ts';
 
 export const DEFAULT_CONFIGFS_ROOT = '/sys/kernel/config';
+/** Twice the kernel's own cap on a report attribute. */
+const MAX_ATTRIBUTE_BYTES = 64 * 1024;
 
 /** The file operations the provider needs; node:fs by default. Tests supply an emulated kernel. */
 export interface TsmFileSystem {
@@ -36,7 +38,9 @@ export const nodeTsmFileSystem: TsmFileSystem = {
     await rmdir(dir);
   },
   async readFile(file) {
-    return new Uint8Array(await readFile(file));
+    // The host fills outblob and auxblob: a regular file only (a FIFO would block for good), and
+    // no more than the kernel itself produces (TSM_OUTBLOB_MAX is 32 KiB).
+    return new Uint8Array(await readBoundedFile(file, MAX_ATTRIBUTE_BYTES));
   },
   async writeFile(file, data) {
     const handle = await open(file, constants.O_WRONLY);

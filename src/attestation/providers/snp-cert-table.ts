@@ -22,7 +22,10 @@ export interface CertTableEntry {
 }
 
 const ENTRY_SIZE = 24;
+/** Entries, not counting the all-zero terminator. */
 const MAX_ENTRIES = 64;
+/** An AMD certificate is ~1.3-1.6 KB; an entry far larger is not one. */
+const MAX_CERT_BYTES = 16 * 1024;
 
 /** GUID text from 16 bytes stored in RFC 4122 (big-endian) order, as AMD's tools write it. */
 function guidText(bytes: Uint8Array): string {
@@ -51,17 +54,18 @@ export function parseCertTable(table: Uint8Array): CertTableEntry[] {
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const out: CertTableEntry[] = [];
   for (let i = 0; ; i++) {
-    if (i >= MAX_ENTRIES) throw malformed(`more than ${MAX_ENTRIES} entries`);
     const at = i * ENTRY_SIZE;
     if (at + ENTRY_SIZE > table.length) throw malformed('no terminating all-zero entry');
     const entry = table.subarray(at, at + ENTRY_SIZE);
     if (entry.every((b) => b === 0)) return out;
+    if (i >= MAX_ENTRIES) throw malformed(`more than ${MAX_ENTRIES} entries`);
     const guidBytes = entry.subarray(0, 16);
     const offset = view.getUint32(at + 16, true);
     const length = view.getUint32(at + 20, true);
     if (offset < at + ENTRY_SIZE || length === 0 || offset + length > table.length) {
       throw malformed(`entry ${i} points outside the table (offset ${offset}, length ${length})`);
     }
+    if (length > MAX_CERT_BYTES) throw malformed(`entry ${i} is ${length} bytes, more than a certificate (${MAX_CERT_BYTES})`);
     let guid = guidText(guidBytes);
     let role = roleOf(guid);
     if (role === 'unknown') {

@@ -130,6 +130,7 @@ export async function nvRead(t: TpmTransport, index: number, size: number, maxCh
 }
 
 export async function nvWrite(t: TpmTransport, index: number, data: Uint8Array, maxChunk: number, authHandle = RH_OWNER): Promise<void> {
+  if (maxChunk < 1) throw new AttexError('provider.tpm', 'TPM NV buffer size must be positive');
   for (let offset = 0; offset < data.length; ) {
     const chunk = data.subarray(offset, offset + maxChunk);
     await run(t, 'NV_Write', command(CC.NV_Write, [authHandle, index], concatBytes(tpm2b(chunk), u16(offset)), true), true);

@@ -33,8 +33,12 @@ export async function openDeviceTransport(device: string, timeoutMs = 30_000): P
   } catch (err) {
     throw providerIoError(err, 'open', device);
   }
+  // After a timeout the device is wedged: closing it waits for the stuck read or write, so the
+  // handle is let go instead of awaited, and the transport refuses further commands.
+  let wedged = false;
   return {
     async transmit(command) {
+      if (wedged) throw timeoutError(device, timeoutMs);
       let timer: NodeJS.Timeout | undefined;
       const exchange = (async () => {
         await handle.write(command, 0, command.length, null);
@@ -42,8 +46,12 @@ export async function openDeviceTransport(device: string, timeoutMs = 30_000): P
         const { bytesRead } = await handle.read(buf, 0, buf.length, null);
         return buf.slice(0, bytesRead);
       })();
+      exchange.catch(() => undefined); // settles after the deadline when the device is wedged
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(timeoutError(device, timeoutMs)), timeoutMs);
+        timer = setTimeout(() => {
+          wedged = true;
+          reject(timeoutError(device, timeoutMs));
+        }, timeoutMs);
       });
       try {
         return await Promise.race([exchange, deadline]);
@@ -55,7 +63,9 @@ export async function openDeviceTransport(device: string, timeoutMs = 30_000): P
       }
     },
     async close() {
-      await handle.close();
+      const closing = handle.close();
+      if (wedged) closing.catch(() => undefined);
+      else await closing;
     },
   };
 }
