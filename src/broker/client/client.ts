@@ -6,7 +6,6 @@
  * Rounds retry with exponential backoff and full jitter while the broker is unreachable, and
  * renew before the token expires.
  */
-import { createHash } from 'node:crypto';
 import { exportJWK, generateKeyPair, decodeJwt, importJWK, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import type { Dispatcher } from 'undici';
 import { AttexError } from '../../errors/index.ts';
@@ -15,6 +14,7 @@ import type { EvidencePackage } from '../../attestation/evidence/index.ts';
 import type { EvidenceProvider } from '../../attestation/providers/index.ts';
 import { decryptFromBroker } from '../jwe.ts';
 import { parseResourcePath } from '../paths.ts';
+import { sessionHash } from '../session.ts';
 import { KBS_PROTOCOL_VERSION, KBS_SESSION_COOKIE, type RuntimeData, type SupportedTee, type TeePubKey } from '../protocol.ts';
 import { BrokerCallError, callBroker } from './http.ts';
 
@@ -121,7 +121,7 @@ async function checkToken(token: string, round: { nonce: string; cookie: string;
   if (!(lifetime >= MIN_TOKEN_LIFETIME_MS && lifetime <= MAX_TOKEN_LIFETIME_MS)) throw badToken('has no usable expiry (exp must be 2 s to 30 days ahead)', round.status);
   if (claims['eat_nonce'] !== round.nonce) throw badToken('answers another challenge (eat_nonce)', round.status);
   const sessionId = round.cookie.slice(round.cookie.indexOf('=') + 1);
-  if (claims['attex.kbs-session'] !== createHash('sha256').update(sessionId).digest('hex')) throw badToken('belongs to another session', round.status);
+  if (claims['attex.kbs-session'] !== sessionHash(sessionId)) throw badToken('belongs to another session', round.status);
   const submods = claims['submods'];
   const subs = typeof submods === 'object' && submods !== null ? Object.values(submods as Record<string, unknown>) : [];
   const annotated = (subs[0] as Record<string, unknown> | undefined)?.['ear.veraison.annotated-evidence'] as { 'tee-pubkey'?: { x?: unknown; y?: unknown } } | undefined;
