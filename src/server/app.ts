@@ -185,7 +185,8 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
       action: name, inputBytes: body, input, caller, signature, authMethod: method, idempotencyKey,
       admit: (task) => queue.run(task),
     });
-    metrics.actions.inc({ action: name, outcome: result.outcome });
+    // A replay ran nothing: it is not counted again.
+    if (!result.replayed) metrics.actions.inc({ action: name, outcome: result.outcome });
     // A failed action still has a receipt: 200 for success, 422 when the action failed in the sandbox.
     // Serialized natively: the schema serializer escapes the long base64 receipt and proof strings
     // character by character in JS. DispatchResult holds exactly the schema's members, in its order.

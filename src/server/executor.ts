@@ -220,13 +220,13 @@ export class AttestedExecutor implements ExecutorService {
     const inputDigest = toHex(sha256(req.inputBytes));
     const known = this.#idempotency.get(invocationId);
     if (known) {
-      if (known.inputDigest !== inputDigest) throw conflict();
+      if (known.action !== req.action || known.inputDigest !== inputDigest) throw conflict();
       return { ...(await known.result), replayed: true };
     }
     const logged = this.ledger.findByKey(invocationId);
-    if (logged !== undefined) return this.#replayFromLog(invocationId, logged, inputDigest);
+    if (logged !== undefined) return this.#replayFromLog(invocationId, logged, req.action, inputDigest);
     const result = this.#run(invocationId, component, req);
-    this.#idempotency.begin(invocationId, inputDigest, result);
+    this.#idempotency.begin(invocationId, req.action, inputDigest, result);
     return result;
   }
 
@@ -294,10 +294,10 @@ export class AttestedExecutor implements ExecutorService {
     }
   }
 
-  async #replayFromLog(invocationId: string, index: number, inputDigest: string): Promise<DispatchResult> {
+  async #replayFromLog(invocationId: string, index: number, action: string, inputDigest: string): Promise<DispatchResult> {
     const envelope = await this.ledger.get(index);
     const p = receiptPredicate(envelope);
-    if (p.input?.digest?.sha256 !== inputDigest) throw conflict();
+    if (p.component?.name !== action || p.input?.digest?.sha256 !== inputDigest) throw conflict();
     return {
       invocationId,
       outcome: p.outcome === 'ok' ? 'ok' : 'error',
@@ -368,12 +368,13 @@ export class AttestedExecutor implements ExecutorService {
 }
 
 function conflict(): AttexError {
-  return new AttexError('request.idempotency-conflict', 'this Idempotency-Key was used with a different request body');
+  return new AttexError('request.idempotency-conflict', 'this Idempotency-Key was used with a different action or request body');
 }
 
 interface LoggedPredicate {
   readonly outcome?: string;
   readonly errorCode?: string;
+  readonly component?: { readonly name?: string };
   readonly input?: { readonly digest?: { readonly sha256?: string } };
   readonly attestation?: { readonly recordLogIndex?: number };
 }

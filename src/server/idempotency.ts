@@ -19,11 +19,18 @@ export function idempotentInvocationId(executorId: string, callerId: string, key
 }
 
 interface Entry {
-  /** SHA-256 hex of the request body: a reused key with another body is a conflict. */
+  /** The action and the SHA-256 hex of the request body: a reused key with another of either is a conflict. */
+  readonly action: string;
   readonly inputDigest: string;
   readonly result: Promise<DispatchResult>;
   /** Bytes charged against the table once the result is in (0 while in flight). */
   bytes: number;
+  /**
+   * Until its result is in, an entry is the only thing that stops a retry from running the
+   * action again (the log learns the key only when the receipt is appended), so it is never
+   * evicted while in flight.
+   */
+  settled: boolean;
 }
 
 export class IdempotencyTable {
@@ -42,8 +49,8 @@ export class IdempotencyTable {
   }
 
   /** Record an in-flight request; a failed run (no receipt) is forgotten so a retry may run. */
-  begin(invocationId: string, inputDigest: string, result: Promise<DispatchResult>): void {
-    const entry: Entry = { inputDigest, result, bytes: 0 };
+  begin(invocationId: string, action: string, inputDigest: string, result: Promise<DispatchResult>): void {
+    const entry: Entry = { action, inputDigest, result, bytes: 0, settled: false };
     this.#entries.set(invocationId, entry);
     result.then(
       (r) => {
@@ -58,6 +65,7 @@ export class IdempotencyTable {
           return;
         }
         entry.bytes = 256 + r.receipt.length + r.proof.length + outputChars;
+        entry.settled = true;
         this.#bytes += entry.bytes;
         this.#evict();
       },
@@ -70,6 +78,7 @@ export class IdempotencyTable {
   #evict(): void {
     for (const [id, e] of this.#entries) {
       if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
+      if (!e.settled) continue;
       this.#entries.delete(id);
       this.#bytes -= e.bytes;
     }

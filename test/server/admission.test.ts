@@ -18,6 +18,7 @@ const callers = {
   other: newCaller('other'),
   crash: newCaller('crash'),
   idem: newCaller('idem'),
+  idemAction: newCaller('idem-action'),
   stop: newCaller('stop'),
 };
 
@@ -51,6 +52,14 @@ async function bundleFor(r: Reply) {
     { baseDir: dir },
   );
   return verifyBundle(bundle.body, trust);
+}
+
+async function actionsCounted(action: string): Promise<number> {
+  const res = await request(new URL('/metrics', ex.url));
+  const text = await res.body.text();
+  let n = 0;
+  for (const m of text.matchAll(new RegExp(`^attex_actions_total\\{action="${action}",outcome="[a-z]+"\\} (\\d+)`, 'gm'))) n += Number(m[1]);
+  return n;
 }
 
 async function poolRunning(): Promise<number> {
@@ -112,7 +121,10 @@ describe('admission and failures', () => {
   it('an Idempotency-Key retry returns the first result without running again', async () => {
     const before = ex.executor.ledgerSize();
     const first = await dispatch(ex.url, 'transform', input, callers.idem, { 'idempotency-key': 'order-42' });
+    const ranBefore = await actionsCounted('transform');
     const second = await dispatch(ex.url, 'transform', input, callers.idem, { 'idempotency-key': 'order-42' });
+    // A replay ran nothing and is not counted as an action.
+    expect(await actionsCounted('transform')).toBe(ranBefore);
     expect(first.status).toBe(200);
     expect(second.status).toBe(200);
     expect(first.body['replayed']).toBe(false);
@@ -124,10 +136,15 @@ describe('admission and failures', () => {
     const conflict = await dispatch(ex.url, 'transform', { items: [] }, callers.idem, { 'idempotency-key': 'order-42' });
     expect(conflict.status).toBe(409);
     expect(conflict.body['code']).toBe('request.idempotency-conflict');
+    // The same key and body for another action is a conflict too, not the first action's result.
+    expect((await dispatch(ex.url, 'transform', input, callers.idemAction, { 'idempotency-key': 'order-7' })).status).toBe(200);
+    const otherAction = await dispatch(ex.url, 'slow', input, callers.idemAction, { 'idempotency-key': 'order-7' });
+    expect(otherAction.status).toBe(409);
+    expect(otherAction.body['code']).toBe('request.idempotency-conflict');
     // The key is scoped to its caller: another caller's same key is a new invocation.
     const otherCaller = await dispatch(ex.url, 'transform', input, callers.other, { 'idempotency-key': 'order-42' });
     expect(otherCaller.body['invocationId']).not.toBe(first.body['invocationId']);
-    expect(ex.executor.ledgerSize()).toBe(before + 2);
+    expect(ex.executor.ledgerSize()).toBe(before + 3);
   });
 
   it('shutdown lets the in-flight action finish and its receipt reach the log', async () => {
