@@ -33,6 +33,8 @@ export interface HostRunContext {
   readonly usage: HostUsage;
   /** Aborted once the run's result is delivered: nothing may start or go on for it after that. */
   readonly ended: AbortSignal;
+  /** Host calls answered for this run: the worker counts them too, but it is not trusted to. */
+  readonly calls: { count: number };
 }
 
 const MAX_KV_OPS_RECORDED = 256;
@@ -55,7 +57,8 @@ async function kvCall(ctx: HostRunContext, op: HostOp, args: readonly unknown[])
   const [bucket, key, value] = args as [string, string | null, Uint8Array | undefined];
   if (typeof bucket !== 'string' || !ctx.grants.kv.includes(bucket)) return fail('access-denied');
   if (!ctx.kv) return fail('no-such-store');
-  if (key !== null && (typeof key !== 'string' || Buffer.byteLength(key) > MAX_KV_KEY_BYTES)) return fail('other', 'key too long');
+  // Only a listing goes without a key (its cursor); every other operation names one.
+  if (key === null ? op !== 'kv.list' : typeof key !== 'string' || Buffer.byteLength(key) > MAX_KV_KEY_BYTES) return fail('other', 'key missing or too long');
   if (ctx.usage.kvOps.length < MAX_KV_OPS_RECORDED) ctx.usage.kvOps.push(key === null ? { op: op.slice(3), bucket } : { op: op.slice(3), bucket, key });
   try {
     switch (op) {
@@ -79,6 +82,7 @@ async function kvCall(ctx: HostRunContext, op: HostOp, args: readonly unknown[])
 }
 
 export async function handleHostCall(ctx: HostRunContext, op: HostOp, args: readonly unknown[]): Promise<Result> {
+  if (++ctx.calls.count > ctx.limits.max_host_calls) return fail('denied', `more than ${ctx.limits.max_host_calls} capability calls (max_host_calls)`);
   switch (op) {
     case 'http.fetch': {
       if (ctx.grants.http.length === 0) return fail('denied', 'no outbound hosts are granted');

@@ -74,8 +74,41 @@ async function resolveBefore(resolver: Resolver, host: string, deadline: number)
  * each resolved address); only then are secret values read and the origin recorded as
  * contacted, so a refused request marks nothing as used.
  */
+/** Limits on the request's shape, checked before anything else looks at it. */
+const MAX_URL_CHARS = 8192;
+const MAX_HEADERS = 64;
+const MAX_HEADER_CHARS = 8192;
+const MAX_SECRET_HEADERS = 16;
+
+const isString = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+
+/**
+ * What the worker forwards is typed by the component's ABI, but a worker taken over by its guest
+ * could send anything: a sparse array of length 1e8 costs a few bytes to post and gigabytes to
+ * turn into a header. Only plain strings and byte arrays of bounded size get any further.
+ */
+function malformedRequest(req: GuestRequest): string | undefined {
+  if (typeof req !== 'object' || req === null) return 'the request is not a record';
+  if (!isString(req.method, 16)) return 'method must be a short string';
+  if (!isString(req.url, MAX_URL_CHARS)) return `url must be a string of at most ${MAX_URL_CHARS} characters`;
+  if (!Array.isArray(req.headers) || req.headers.length > MAX_HEADERS) return `headers must be a list of at most ${MAX_HEADERS}`;
+  for (const h of req.headers as unknown[]) {
+    if (!Array.isArray(h) || h.length !== 2 || !isString(h[0], 128) || !isString(h[1], MAX_HEADER_CHARS)) return 'each header must be a pair of strings';
+  }
+  if (!Array.isArray(req.secretHeaders) || req.secretHeaders.length > MAX_SECRET_HEADERS) return `secret-headers must be a list of at most ${MAX_SECRET_HEADERS}`;
+  for (const sh of req.secretHeaders as unknown[]) {
+    const r = sh as { name?: unknown; secret?: unknown; prefix?: unknown } | null;
+    if (typeof r !== 'object' || r === null || !isString(r.name, 128) || !isString(r.secret, 128) || !isString(r.prefix, 256)) return 'each secret-header must name a header, a secret and a prefix';
+  }
+  if (req.body !== undefined && !(req.body instanceof Uint8Array)) return 'body must be bytes';
+  if (req.body && req.body.byteLength > MAX_REQUEST_BODY) return 'request body too large';
+  return undefined;
+}
+
 export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<HttpResult> {
-  const method = String(req.method).toUpperCase();
+  const malformed = malformedRequest(req);
+  if (malformed !== undefined) return err('invalid-request', malformed);
+  const method = req.method.toUpperCase();
   if (!METHODS.has(method)) return err('invalid-request', `method ${method.slice(0, 16)} is not supported`);
   const origin = checkOrigin(req.url, ctx.grants);
   if (!origin.allowed) return err('denied', origin.reason);
@@ -98,7 +131,6 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
     if (/[\r\n\0]/.test(sh.prefix) || BAD_HEADER_VALUE.test(sh.prefix)) return err('invalid-request', 'secret header prefix contains characters a header may not hold');
     secretHeaders.push({ name: n, secret: sh.secret, prefix: sh.prefix });
   }
-  if (req.body && req.body.length > MAX_REQUEST_BODY) return err('invalid-request', 'request body too large');
 
   let addresses: string[] | undefined;
   try {

@@ -188,13 +188,18 @@ export function overrideManifest(base: Manifest, override: unknown): Manifest {
   if (override === null || typeof override !== 'object' || Array.isArray(override)) {
     throw new AttexError(SandboxCodes.manifestInvalid, 'grant override must be a JSON object');
   }
-  const o = override as { grants?: object; limits?: object };
+  const o = override as { grants?: object; limits?: { timeout_ms?: unknown; cpu_ms?: unknown } };
+  // An override changes what an action may do and use, never which action it is.
+  const other = Object.keys(o).filter((k) => k !== 'grants' && k !== 'limits');
+  if (other.length > 0) throw new AttexError(SandboxCodes.manifestInvalid, `grant override may change only grants and limits, not ${other.join(', ')}`);
   const { secretHeaders, ...grants } = base.grants;
+  const limits: Record<string, unknown> = { ...base.limits, ...(o.limits ?? {}) };
+  // cpu_ms that only followed timeout_ms follows the new one (the documented default).
+  if (o.limits?.timeout_ms !== undefined && o.limits.cpu_ms === undefined && base.limits.cpu_ms === base.limits.timeout_ms) delete limits['cpu_ms'];
   const merged = {
-    ...base,
+    name: base.name, entry: base.entry, world: base.world, backend: base.backend,
     grants: { ...grants, secret_headers: secretHeaders, ...(o.grants ?? {}) },
-    limits: { ...base.limits, ...(o.limits ?? {}) },
-    ...Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'grants' && k !== 'limits')),
+    limits,
   };
   return parseManifest(merged, 'grant override');
 }

@@ -416,7 +416,7 @@ export class SandboxPool {
     const ended = new AbortController();
     const host: HostRunContext = {
       grants, limits, deadline: start + limits.timeout_ms, secrets: job.options.secrets, kv: job.options.kv,
-      resolver: this.#resolver, usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] }, ended: ended.signal,
+      resolver: this.#resolver, usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] }, ended: ended.signal, calls: { count: 0 },
     };
     const watchdog = setTimeout(() => {
       if (slot.job?.runId === runId) this.#kill(slot, { code: SandboxCodes.timeout, message: `time limit of ${limits.timeout_ms} ms exceeded; worker replaced` });

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco';
 import { checkAddress, checkOrigin, excessImports, overrideManifest, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
 import { type FetchContext, type GuestRequest, guestFetch, pinnedLookup } from '../../src/sandbox/http.ts';
+import { type HostRunContext, handleHostCall } from '../../src/sandbox/host.ts';
+import { MemoryKvStore } from '../../src/sandbox/index.ts';
 import { MemoryLeases } from '../../src/sandbox/memory-lease.ts';
 import { MAX_TABLE_ENTRIES, MEMORY_IMPORT, capModuleMemory, importDefinedMemory } from '../../src/sandbox/wasm-memory.ts';
 
@@ -41,6 +43,16 @@ describe('manifest', () => {
     expect(overrideManifest(m, { limits: { timeout_ms: 500 } }).grants.secretHeaders).toEqual(m.grants.secretHeaders);
     // Moving the HTTP grant elsewhere must not carry the secret along to the new origin.
     expect(() => overrideManifest(m, { grants: { http: ['https://new.example'] } })).toThrow(/origin 'https:\/\/api.example.com' is not in grants.http/);
+  });
+
+  it('an override changes grants and limits only, and cpu_ms keeps following timeout_ms', () => {
+    const m = parseManifest({ name: 'a', world: 'pure-action' });
+    for (const key of ['name', 'world', 'entry', 'backend']) {
+      expect(() => overrideManifest(m, { [key]: 'x' }), key).toThrow(new RegExp(`only grants and limits, not ${key}`));
+    }
+    expect(overrideManifest(m, { limits: { timeout_ms: 9000 } }).limits).toMatchObject({ timeout_ms: 9000, cpu_ms: 9000 });
+    const pinned = parseManifest({ name: 'a', world: 'pure-action', limits: { cpu_ms: 100 } });
+    expect(overrideManifest(pinned, { limits: { timeout_ms: 9000 } }).limits).toMatchObject({ timeout_ms: 9000, cpu_ms: 100 });
   });
 
   it('an import needs a non-empty grant', () => {
@@ -150,6 +162,47 @@ describe('guestFetch', () => {
     expect(await guestFetch(request('http://127.0.0.1:9/', { headers: [['x-a', '\u010d\u010a']] }), ctx)).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
     expect(await guestFetch(request('http://127.0.0.1:9/', { body: new Uint8Array(2 << 20) }), ctx)).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
     expect(seen).toEqual({ secretReads: 0, contacts: [] });
+  });
+
+  it('a request of the wrong shape is refused before anything reads it (a worker taken over could send anything)', async () => {
+    const { ctx, seen } = context();
+    const sparse = (n: number) => { const a: unknown[] = []; a.length = n; return a; };
+    const shapes: Array<[string, Partial<Record<keyof GuestRequest, unknown>>]> = [
+      ['a header value that is a sparse array of 1e8', { headers: [['x-a', sparse(1e8)]] }],
+      ['a url that is not a string', { url: sparse(1e8) }],
+      ['a url of 100,000 characters', { url: `http://127.0.0.1:9/${'a'.repeat(100_000)}` }],
+      ['an ArrayBuffer body of 8 MiB', { body: new ArrayBuffer(8 << 20) }],
+      ['a string body', { body: 'x'.repeat(10) }],
+      ['a secret-header prefix that is a sparse array', { secretHeaders: [{ name: 'authorization', secret: 'token', prefix: sparse(1e8) }] }],
+      ['65 headers', { headers: Array.from({ length: 65 }, (_, i) => [`x-${i}`, 'v']) }],
+    ];
+    for (const [what, shape] of shapes) {
+      const start = performance.now();
+      expect(await guestFetch({ ...request('http://127.0.0.1:9/'), ...shape } as GuestRequest, ctx), what).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
+      expect(performance.now() - start, what).toBeLessThan(100);
+    }
+    expect(seen).toEqual({ secretReads: 0, contacts: [] });
+  });
+
+  it('the host counts capability calls itself and refuses those past max_host_calls', async () => {
+    const manifest = parseManifest({ name: 'a', world: 'secrets-action', grants: { secrets: ['token'] }, limits: { max_host_calls: 2 } });
+    const ctx: HostRunContext = {
+      grants: manifest.grants, limits: manifest.limits, deadline: performance.now() + 1000, secrets: { has: () => true, get: () => new Uint8Array([1]) },
+      kv: new MemoryKvStore(), resolver: async () => [], usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] }, ended: new AbortController().signal, calls: { count: 0 },
+    };
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await handleHostCall(ctx, 'secret.reveal', ['token']));
+    expect(results.map((r) => r.tag)).toEqual(['ok', 'ok', 'err', 'err']);
+    expect(ctx.usage.secretsRevealed).toEqual(['token']);
+
+    // Only a listing goes without a key: a null key is not the key "null".
+    const kv = parseManifest({ name: 'a', world: 'kv-action', grants: { kv: ['counters'] } });
+    const store = new MemoryKvStore();
+    await store.set('counters', 'null', new Uint8Array([7]));
+    const kvCtx: HostRunContext = { ...ctx, grants: kv.grants, limits: kv.limits, kv: store, calls: { count: 0 }, usage: { hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [] } };
+    for (const op of ['kv.get', 'kv.delete', 'kv.exists'] as const) expect((await handleHostCall(kvCtx, op, ['counters', null])).tag, op).toBe('err');
+    expect(await store.get('counters', 'null')).toEqual(new Uint8Array([7]));
+    expect((await handleHostCall(kvCtx, 'kv.list', ['counters', null])).tag).toBe('ok');
   });
 
   it('name resolution ends at the run deadline', async () => {
