@@ -99,7 +99,7 @@ function ipv6Bytes(text: string): number[] | undefined {
 export function specialAddressReason(ip: string): string | undefined {
   const family = isIP(ip);
   if (family === 4) {
-    const [a, b, c] = ipv4Octets(ip) as [number, number, number, number];
+    const [a, b, c, d] = ipv4Octets(ip) as [number, number, number, number];
     if (a === 0) return 'unspecified/this-network';
     if (a === 10) return 'private (10/8)';
     if (a === 127) return 'loopback';
@@ -114,7 +114,7 @@ export function specialAddressReason(ip: string): string | undefined {
     if (a === 192 && b === 88 && c === 99) return 'reserved (192.88.99/24, former 6to4 relays)';
     // The Azure host's wire server and DNS (168.63.129.16/32): reachable from every Azure VM, AKS
     // nodes included, and as sensitive as the metadata endpoint.
-    if (a === 168 && b === 63 && c === 129 && ipv4Octets(ip)[3] === 16) return 'Azure platform (wire server)';
+    if (a === 168 && b === 63 && c === 129 && d === 16) return 'Azure platform (wire server)';
     if (a >= 224) return 'multicast/reserved';
     return undefined;
   }

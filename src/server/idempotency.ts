@@ -23,14 +23,12 @@ interface Entry {
   readonly action: string;
   readonly inputDigest: string;
   readonly result: Promise<DispatchResult>;
-  /** Bytes charged against the table once the result is in (0 while in flight). */
-  bytes: number;
   /**
-   * Until its result is in, an entry is the only thing that stops a retry from running the
-   * action again (the log learns the key only when the receipt is appended), so it is never
-   * evicted while in flight.
+   * Bytes charged against the table once the result is in; 0 while in flight. Until then the
+   * entry is the only thing that stops a retry from running the action again (the log learns
+   * the key only when the receipt is appended), so it is never evicted.
    */
-  settled: boolean;
+  bytes: number;
 }
 
 export class IdempotencyTable {
@@ -50,7 +48,7 @@ export class IdempotencyTable {
 
   /** Record an in-flight request; a failed run (no receipt) is forgotten so a retry may run. */
   begin(invocationId: string, action: string, inputDigest: string, result: Promise<DispatchResult>): void {
-    const entry: Entry = { action, inputDigest, result, bytes: 0, settled: false };
+    const entry: Entry = { action, inputDigest, result, bytes: 0 };
     this.#entries.set(invocationId, entry);
     result.then(
       (r) => {
@@ -65,7 +63,6 @@ export class IdempotencyTable {
           return;
         }
         entry.bytes = 256 + r.receipt.length + r.proof.length + outputChars;
-        entry.settled = true;
         this.#bytes += entry.bytes;
         this.#evict();
       },
@@ -78,7 +75,7 @@ export class IdempotencyTable {
   #evict(): void {
     for (const [id, e] of this.#entries) {
       if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
-      if (!e.settled) continue;
+      if (e.bytes === 0) continue; // in flight
       this.#entries.delete(id);
       this.#bytes -= e.bytes;
     }

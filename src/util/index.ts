@@ -2,3 +2,4 @@ export { toHex, fromHex, concatBytes, bytesEqual, sha256, sha384, sha512 } from 
 export { canonicalJson } from './canonical-json.ts';
 export { readBoundedFile, readBoundedFileSync } from './read-bounded.ts';
 export { jsonNestsDeeperThan } from './json-depth.ts';
+export { readCapped } from './read-capped.ts';

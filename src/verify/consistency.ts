@@ -4,6 +4,7 @@
  * error without a code) came from a broken executor or from someone holding its key, and is
  * refused rather than believed. Pure and portable: no clock, no node:crypto.
  */
+import { bytesToHex } from '@noble/hashes/utils.js';
 import type { AttestationRecordPredicate } from '../receipts/attestation-record.ts';
 import { decodeBase64Canonical } from '../receipts/base64.ts';
 import { sha256Portable } from '../receipts/ed25519.ts';
@@ -26,18 +27,12 @@ export function strictInstant(text: string): number | undefined {
   return ms + Number(`0.${m[7] ?? '0'}`) * 1000;
 }
 
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
 function contentProblem(name: 'input' | 'output', v: ExecutionPredicate['input']): string | undefined {
   if (v.content === undefined) return undefined;
   const bytes = decodeBase64Canonical(v.content);
   if (bytes === null) return `${name}.content is not canonical base64`;
   if (bytes.length !== v.bytes) return `${name}.content holds ${bytes.length} bytes, ${name}.bytes says ${v.bytes}`;
-  if (hex(sha256Portable(bytes)) !== v.digest.sha256) return `${name}.content does not hash to ${name}.digest`;
+  if (bytesToHex(sha256Portable(bytes)) !== v.digest.sha256) return `${name}.content does not hash to ${name}.digest`;
   return undefined;
 }
 

@@ -7,6 +7,7 @@
  * vendor roots (simulated roots only when allowed) at the record's time, and the appraisal
  * policy when given. The first failing step stops the run; later steps are reported not run.
  */
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { type AppraisalPolicy, appraise, loadPolicy } from '../attestation/appraisal/index.ts';
 import { type TrustStore, type VerificationResult, boundReportData, reportDataFor, verifyEvidence } from '../attestation/index.ts';
 import { AttexError, type Reason } from '../errors/index.ts';
@@ -282,7 +283,7 @@ async function stepRecord(ctx: Context, trust: VerifyTrust, options: VerifyOptio
   if (future !== undefined) fail('verify.record-time', future);
   const evidenceBytes = decodeBase64Canonical(rec.evidence.evidence);
   if (evidenceBytes === null) return fail('verify.record-evidence', 'the record\'s evidence is not canonical base64');
-  const digest = hex(sha256Portable(evidenceBytes));
+  const digest = bytesToHex(sha256Portable(evidenceBytes));
   if (ctx.record!.subject[0]?.digest.sha256 !== digest) fail('verify.record-evidence', 'the record subject is not the SHA-256 of its evidence');
   if (receipt.attestation.evidenceDigest.sha256 !== digest) fail('verify.record-evidence', 'the receipt names other evidence than the attestation record carries');
   if (receipt.attestation.evidenceKind !== rec.evidence.kind) fail('verify.record-evidence', 'the receipt and the record disagree on the evidence kind');
@@ -353,8 +354,3 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}

@@ -183,6 +183,20 @@ describe('transport', () => {
     }
   });
 
+  it('an answer larger than 2 MiB is refused once the cap is passed, not buffered', async () => {
+    const endless = await hostileBroker({
+      answer: (url, _req, res) => {
+        if (url !== '/kbs/v0/auth') return false;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' '.repeat(65_536))), 1);
+        res.on('close', () => clearInterval(t));
+        return true;
+      },
+    });
+    const err = await refusal(fetchFrom(endless, { timeoutMs: 20_000 }));
+    expect(err.code).toBe('broker.client.response-too-large');
+  });
+
   it('retry delays do not pile listeners onto the caller\'s signal', async () => {
     const controller = new AbortController();
     const url = await hostileBroker({ answer: (u, _req, res) => (u === '/kbs/v0/auth' ? (res.writeHead(503), res.end('{}'), true) : false) });

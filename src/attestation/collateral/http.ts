@@ -5,6 +5,7 @@
  */
 import { type Dispatcher, request } from 'undici';
 import { AttexError } from '../../errors/index.ts';
+import { readCapped } from '../../util/index.ts';
 
 export interface HttpOptions {
   /** undici dispatcher (Agent, ProxyAgent...). Default: undici's global dispatcher. */
@@ -76,18 +77,10 @@ function discard(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number, url: string): Promise<Uint8Array> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > maxBytes) {
-      discard(body);
-      throw new AttexError('collateral.too-large', `response from ${url} exceeds ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return new Uint8Array(Buffer.concat(chunks, total));
+async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number, url: string): Promise<Uint8Array> {
+  const bytes = await readCapped(body, maxBytes, () => discard(body));
+  if (bytes === undefined) throw new AttexError('collateral.too-large', `response from ${url} exceeds ${maxBytes} bytes`);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 class RetryableError extends Error {
@@ -130,7 +123,7 @@ async function attempt(url: string, opts: HttpOptions, maxBodyBytes: number, tim
     throw new AttexError('collateral.too-large', `response from ${url} declares ${length} bytes, more than ${maxBodyBytes}`);
   }
   try {
-    return { url, body: await readCapped(res.body, maxBodyBytes, url), headers };
+    return { url, body: await readBody(res.body, maxBodyBytes, url), headers };
   } catch (err) {
     if (err instanceof AttexError) throw err;
     throw new RetryableError(`reading ${url} failed: ${err instanceof Error ? err.message : String(err)}`, null);

@@ -6,7 +6,7 @@
  * claims carry our bytes. The VCEK comes from Azure's IMDS (THIM) unless the caller supplies it.
  */
 import { AttexError } from '../../errors/index.ts';
-import { toHex } from '../../util/index.ts';
+import { readCapped, toHex } from '../../util/index.ts';
 import { type EvidencePackage, makeEvidencePackage } from '../evidence/package.ts';
 import { checkReportData } from './errors.ts';
 import type { EvidenceProvider } from './provider.ts';
@@ -70,17 +70,10 @@ export async function fetchAzureVcek(timeoutMs = 10_000, url = THIM_URL): Promis
     const res = await fetch(url, { headers: { Metadata: 'true' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) throw unavailable(`HTTP ${res.status}`);
     if (Number(res.headers.get('content-length') ?? 0) > MAX_IMDS_BYTES) throw unavailable(`the answer is larger than ${MAX_IMDS_BYTES} bytes`);
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of res.body ?? []) {
-      size += (chunk as Uint8Array).length;
-      if (size > MAX_IMDS_BYTES) {
-        await res.body?.cancel().catch(() => undefined);
-        throw unavailable(`the answer is larger than ${MAX_IMDS_BYTES} bytes`);
-      }
-      chunks.push(chunk as Uint8Array);
-    }
-    text = Buffer.concat(chunks).toString('utf8');
+    const body = res.body;
+    const bytes = body === null ? Buffer.alloc(0) : await readCapped(body, MAX_IMDS_BYTES, () => void body.cancel().catch(() => undefined));
+    if (bytes === undefined) throw unavailable(`the answer is larger than ${MAX_IMDS_BYTES} bytes`);
+    text = bytes.toString('utf8');
   } catch (err) {
     if (err instanceof AttexError) throw err;
     throw unavailable(err instanceof Error ? err.name : 'request failed', err);
@@ -138,12 +131,13 @@ export function azureVtpmProvider(opts: AzureVtpmOptions = {}): EvidenceProvider
       checkReportData(reportData);
       const t = await openTpmTransport(device, opts.timeoutMs);
       const collectTimeoutMs = opts.collectTimeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS;
+      const overdue = new AttexError('provider.tpm-timeout', `collecting the HCL report took longer than ${collectTimeoutMs} ms`);
       let expired = false;
       let timer: NodeJS.Timeout | undefined;
       // Checked between commands: a TPM that answers each one just in time cannot stretch a
       // collection without bound.
       const inTime = () => {
-        if (expired) throw new AttexError('provider.tpm-timeout', `collecting the HCL report took longer than ${collectTimeoutMs} ms`);
+        if (expired) throw overdue;
       };
       const work = (async (): Promise<Uint8Array | null> => {
         const maxChunk = await getTpmProperty(t, PT_NV_BUFFER_MAX);
@@ -169,7 +163,7 @@ export function azureVtpmProvider(opts: AzureVtpmOptions = {}): EvidenceProvider
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => {
               expired = true;
-              reject(new AttexError('provider.tpm-timeout', `collecting the HCL report took longer than ${collectTimeoutMs} ms`));
+              reject(overdue);
             }, collectTimeoutMs);
           }),
         ]);

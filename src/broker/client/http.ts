@@ -5,6 +5,7 @@
  */
 import { request, type Dispatcher } from 'undici';
 import { AttexError } from '../../errors/index.ts';
+import { readCapped } from '../../util/index.ts';
 
 export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
 
@@ -29,17 +30,9 @@ export interface CallResult {
 }
 
 async function readBounded(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      throw new BrokerCallError('broker.client.response-too-large', 'broker response exceeds the size limit', { retryable: false, status: null });
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readCapped(body, MAX_RESPONSE_BYTES, () => body.destroy());
+  if (bytes === undefined) throw new BrokerCallError('broker.client.response-too-large', 'broker response exceeds the size limit', { retryable: false, status: null });
+  return bytes.toString('utf8');
 }
 
 /** A code the broker may choose: its own namespace, never one of the client's. */
