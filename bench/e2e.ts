@@ -22,6 +22,7 @@
 import { fork } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signRequest } from '../src/httpsig/index.ts';
@@ -187,6 +188,9 @@ async function main(): Promise<void> {
     let onMessage: (m: { phase?: string; end?: boolean; fixed?: PhaseResult; warmup?: PhaseResult; slice?: SliceResult }) => void = () => undefined;
     child.on('message', (m) => onMessage(m as Parameters<typeof onMessage>[0]));
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`client exited (${code}) before the end`))));
+    // How long the executor's event loop was held up while the fixed load ran: a stall there
+    // delays every request in flight, so it shows in the p99.
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     let fixedStart: Promise<CpuSpent> | undefined;
     let fixedCpu: Promise<CpuSpent> | undefined;
     const [f, w] = await Promise.race([
@@ -194,8 +198,13 @@ async function main(): Promise<void> {
       new Promise<[PhaseResult, PhaseResult]>((resolve) => {
         onMessage = (m) => {
           if (m.fixed && m.warmup) resolve([m.fixed, m.warmup]);
-          else if (m.phase === 'fixed' && m.end) fixedCpu = cpuSince(fixedStart!, pool);
-          else if (m.phase === 'fixed') fixedStart = cpuNow(pool);
+          else if (m.phase === 'fixed' && m.end) {
+            fixedCpu = cpuSince(fixedStart!, pool);
+            loopDelay.disable();
+          } else if (m.phase === 'fixed') {
+            fixedStart = cpuNow(pool);
+            loopDelay.enable();
+          }
         };
       }),
     ]);
@@ -203,6 +212,7 @@ async function main(): Promise<void> {
     console.log(`  fixed load ${rate}/s for ${seconds} s: achieved ${(f.count / f.elapsed).toFixed(0)} actions/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(1)} ms, errors ${f.errors}`);
     if (w.count > 0) console.log(`    after ${warmup} s at the same rate, not counted (p99 ${w.p99.toFixed(1)} ms, errors ${w.errors})`);
     console.log(`    CPU per action: ${describeCpu(await fixedCpu!, f.count + f.errors)}`);
+    console.log(`    executor event-loop delay: p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
 
     // Maximum throughput, end to end and in-process (the same action through the same pool: no
     // HTTP, no signature, no receipt, no log), in alternating slices so that a change in the

@@ -141,6 +141,8 @@ const REGISTER_MIN_MS = 5_000;
 const MIN_CPU_SAMPLE_MS = 5;
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
+/** Why a run's `ended` signal fired: its result was delivered. */
+const RUN_ENDED = Object.freeze(new Error('the run has ended'));
 
 function emptyUsage(): ActionUsage {
   return { hostCalls: 0, hostsContacted: [], secretsUsed: [], secretsRevealed: [], kvOps: [], configRead: [], denied: [], logs: [], stdioBytes: 0, cpuMs: 0, memoryBytes: 0 };
@@ -497,7 +499,9 @@ export class SandboxPool {
     clearTimeout(active.watchdog);
     clearTimeout(active.cpuTimer);
     slot.job = undefined;
-    active.ended.abort();
+    // A shared reason: abort() without one builds a DOMException with a stack trace, ~3% of the
+    // main thread's time per action under load.
+    active.ended.abort(RUN_ENDED);
     const { wallMs, ...workerUsage } = reply.usage ?? { wallMs: undefined };
     // Copies: a host call still unwinding must not change a result already handed out.
     const h = active.host.usage;

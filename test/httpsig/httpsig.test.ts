@@ -1,4 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign as edSign } from 'node:crypto';
+import { httpbis } from 'http-message-signatures';
 import { describe, expect, it } from 'vitest';
 import { ReplayCache, contentDigest, signRequest, verifyRequest, type HttpRequestParts } from '../../src/httpsig/index.ts';
 
@@ -55,6 +56,60 @@ describe('RFC 9421 request signatures', () => {
     const good = await signed();
     const input = String(good.headers['signature-input']).replace(' "content-digest"', '');
     expect(await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': input } }))).toBe('auth.incomplete-coverage');
+  });
+
+  describe('the signature base is built as RFC 9421 says (checked against the signing library)', () => {
+    /** Signed by the library, as another client would, over `fields` with `params`. */
+    async function signedOver(fields: string[], extra: { url?: string; headers?: Record<string, string>; expires?: Date } = {}): Promise<HttpRequestParts> {
+      const url = extra.url ?? '/v1/actions/transform?b=2&a=1';
+      const headers = { 'content-type': 'application/json', 'content-digest': contentDigest(body), ...extra.headers };
+      const signedMessage = await httpbis.signMessage(
+        {
+          key: { id: 'alice', alg: 'ed25519', sign: async (data: Buffer) => edSign(null, data, privateKey) },
+          name: 'attex',
+          fields,
+          params: ['created', 'keyid', 'alg', 'nonce', ...(extra.expires ? ['expires' as const] : [])],
+          paramValues: { created: now, nonce: 'n'.repeat(24), ...(extra.expires ? { expires: extra.expires } : {}) },
+        },
+        { method: 'POST', url: new URL(url, 'http://attex.invalid').href, headers },
+      );
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(signedMessage.headers)) out[k.toLowerCase()] = String(v);
+      return { method: 'POST', url, headers: out, body };
+    }
+    const required = ['@method', '@path', '@query', 'content-digest'];
+
+    it('verifies extra covered header fields, @request-target and a query, in any order', async () => {
+      const req = await signedOver(['content-type', ...[...required].reverse(), '@request-target', 'x-trace'], { headers: { 'x-trace': '  two words ' } });
+      expect(await codeOf(verify(req))).toBe('accepted');
+      expect(await codeOf(verify({ ...req, headers: { ...req.headers, 'x-trace': 'other' } }))).toBe('auth.bad-signature');
+      expect(await codeOf(verify({ ...req, url: '/v1/actions/transform?a=1&b=2' }))).toBe('auth.bad-signature');
+      const { 'x-trace': _dropped, ...withoutTrace } = req.headers;
+      expect(await codeOf(verify({ ...req, headers: withoutTrace }))).toBe('auth.bad-signature');
+    });
+
+    it('refuses components the executor cannot derive as the caller saw them', async () => {
+      for (const extra of ['@authority', '@scheme', '@target-uri']) {
+        expect([extra, await codeOf(verify(await signedOver([...required, extra])))]).toEqual([extra, 'auth.unsupported-component']);
+      }
+      const good = await signed();
+      const input = String(good.headers['signature-input']);
+      const cases: Array<[string, string]> = [
+        ['a component with a parameter', input.replace('"content-digest"', '"content-digest" "content-type";sf')],
+        ['an uppercase header name', input.replace('"content-digest"', '"content-digest" "Content-Type"')],
+        ['a token instead of a string', input.replace('"content-digest"', '"content-digest" foo')],
+      ];
+      for (const [what, value] of cases) {
+        expect([what, await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': value } }))]).toEqual([what, 'auth.unsupported-component']);
+      }
+      const twice = input.replace('"content-digest"', '"content-digest" "@path"');
+      expect(await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': twice } }))).toBe('auth.malformed-signature');
+    });
+
+    it('honours expires against the explicit now', async () => {
+      expect(await codeOf(verify(await signedOver(required, { expires: new Date(now.getTime() + 60_000) })))).toBe('accepted');
+      expect(await codeOf(verify(await signedOver(required, { expires: new Date(now.getTime() - 1_000) })))).toBe('auth.stale-signature');
+    });
   });
 
   describe('only the attex signature counts, and it is the one verified', () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { constants, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -37,7 +37,41 @@ async function expectOpenFails(dir: string, code: string, message?: RegExp): Pro
   if (message) expect((err as Error).message).toMatch(message);
 }
 
+/** open(2) flags of this process's descriptors for `file` (Linux: /proc/self/fdinfo). */
+function openFlags(file: string): number[] {
+  const flags: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed since the listing
+    }
+    if (target !== file) continue;
+    const line = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    if (line) flags.push(parseInt(line[1]!, 8));
+  }
+  return flags;
+}
+
 describe('Ledger store', () => {
+  // Appends skip fdatasync on platforms with O_DSYNC: a seq opened without it would acknowledge
+  // receipts that a power cut can still take away.
+  it.runIf(process.platform === 'linux')('opens seq for durable writes (O_DSYNC), when created and when reopened', async () => {
+    const dir = freshDir();
+    for (let round = 0; round < 2; round++) {
+      const ledger = await open(dir);
+      try {
+        await ledger.append(entry(round), { key: `dsync-${round}` });
+        const flags = openFlags(path.join(dir, 'seq'));
+        expect(flags.length).toBeGreaterThan(0);
+        for (const f of flags) expect(f & constants.O_DSYNC).toBe(constants.O_DSYNC);
+      } finally {
+        await ledger.close();
+      }
+    }
+  });
+
   it('group-commits concurrent appends: one batch for many callers, every entry readable after its ack', async () => {
     const dir = freshDir();
     const ledger = await open(dir);
