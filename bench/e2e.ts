@@ -13,7 +13,8 @@
  *      machine's speed changing during the run.
  * For each phase it prints the executor's CPU per action, split into the main thread, the
  * sandbox workers and the rest (V8's GC and compiler threads, libuv's file-system threads), and
- * the process's context switches per action. bench:e2e-layers breaks the cost down further.
+ * the process's context switches per action, and for the fixed load how long the executor's
+ * event loop was held up (its delay p99 and max). bench:e2e-layers breaks the cost down further.
  *
  *   npm run bench:e2e [-- --seconds 8 --rate 300 --warmup 3 --concurrency 32 --pool 2]
  *
