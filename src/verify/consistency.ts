@@ -47,7 +47,38 @@ export function receiptContradiction(p: ExecutionPredicate, subjects: readonly {
   const granted = new Set(p.capabilities.granted.secrets);
   const ungranted = p.capabilities.used.secrets.find((s) => !granted.has(s));
   if (ungranted !== undefined) return `used secret '${ungranted}' was not granted`;
+  const outside = p.capabilities.used.hosts.find((h) => !hostGranted(h, p.capabilities.granted.hosts));
+  if (outside !== undefined) return `used host '${outside}' is not in the grant`;
   return contentProblem('input', p.input) ?? contentProblem('output', p.output);
+}
+
+interface HostPort {
+  readonly host: string;
+  readonly port: string | undefined;
+}
+
+function hostPort(text: string): HostPort {
+  const lower = text.toLowerCase();
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(lower);
+  return m ? { host: m[1]!, port: m[2] } : { host: lower, port: undefined };
+}
+
+/**
+ * Whether a used host is covered by a granted one: the same name or, for a `*.` grant, a name
+ * under it, on the same port. Receipts record hosts without their scheme (schema: hostList), so
+ * a port left out (the scheme's default) matches 80 or 443, and names are compared without case
+ * (a grant may be written in capitals; URLs lower-case what was contacted).
+ */
+export function hostGranted(used: string, granted: readonly string[]): boolean {
+  const u = hostPort(used);
+  return granted.some((grant) => {
+    const g = hostPort(grant);
+    const nameMatches = g.host.startsWith('*.') ? u.host.endsWith(g.host.slice(1)) && u.host.length > g.host.length - 1 : u.host === g.host;
+    if (!nameMatches) return false;
+    if (u.port === g.port) return true;
+    const explicit = u.port ?? g.port;
+    return (u.port === undefined || g.port === undefined) && (explicit === '80' || explicit === '443');
+  });
 }
 
 /** The first contradiction between an attestation record and a receipt that names it, or undefined. */

@@ -220,6 +220,8 @@ describe('verifyBundle', () => {
       [(st) => void Object.assign(st['predicate'], { startedAt: '2026-02-31T00:00:00.000Z' }), 'verify.receipt-statement', /real RFC 3339/],
       [(st) => void (st['predicate'].outcome = 'error'), 'verify.receipt-statement', /errorCode/],
       [(st) => void (st['predicate'].capabilities.used.secrets = ['root-password']), 'verify.receipt-statement', /root-password/],
+      [(st) => void (st['predicate'].capabilities.used.hosts = ['api.stripe.com', 'exfil.example.net']), 'verify.receipt-statement', /used host 'exfil.example.net' is not in the grant/],
+      [(st) => void (st['predicate'].capabilities.used.hosts = ['api.stripe.com:8443']), 'verify.receipt-statement', /used host 'api.stripe.com:8443'/],
       [(st) => void st['subject'].push({ name: 'input', digest: st['predicate'].input.digest }), 'verify.receipt-statement', /exactly one subject/],
       [(st) => void Object.assign(st['predicate'], { startedAt: '2020-01-01T00:00:00.000Z', finishedAt: '2020-01-01T00:00:01.000Z' }), 'verify.record-statement', /before its executor's attestation record/],
       [(st) => void Object.assign(st['predicate'].output, { content: Buffer.from('{"total":999}').toString('base64'), bytes: 13 }), 'verify.receipt-statement', /does not hash to output.digest/, { includeOutput: true }],
