@@ -101,6 +101,25 @@ function malformedRequest(req: GuestRequest): string | undefined {
 }
 
 /**
+ * The forms in which an origin that echoes a request is likely to hand a secret back: as sent,
+ * percent-encoded, JSON-escaped, and base64 or base64url (without padding). An origin that
+ * transforms it otherwise (reversed, split, hashed) is not caught: bind secrets only to origins
+ * trusted with them (docs/manifest.md).
+ */
+function secretForms(secret: Uint8Array): Buffer[] {
+  const raw = Buffer.from(secret);
+  const text = raw.toString('utf8');
+  const forms = new Set([text, encodeURIComponent(text), JSON.stringify(text).slice(1, -1), raw.toString('base64').replace(/=+$/, ''), raw.toString('base64url')]);
+  return [...forms].filter((f) => f.length > 0).map((f) => Buffer.from(f, 'utf8'));
+}
+
+/** Whether a response's body or any of its header values holds one of the secret's forms. */
+function quotesSecret(secret: Uint8Array, body: Buffer, headers: ReadonlyArray<readonly [string, string]>): boolean {
+  const headerBytes = Buffer.from(headers.map(([name, value]) => `${name}: ${value}`).join('\n'), 'utf8');
+  return secretForms(secret).some((form) => body.includes(form) || headerBytes.includes(form));
+}
+
+/**
  * Every check comes first (shape, method, origin, headers, secret bindings, name resolution and
  * each resolved address); only then are secret values read and the origin recorded as
  * contacted, so a refused request marks nothing as used.
@@ -149,9 +168,11 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
   const remaining = ctx.deadline - performance.now();
   if (remaining <= 0 || ctx.ended.aborted) return err('timeout', 'no time left for the request');
 
+  const sentSecrets: Uint8Array[] = [];
   for (const sh of secretHeaders) {
     const value = ctx.secretValue(sh.secret);
     if (!(value instanceof Uint8Array)) return err('denied', value.denied);
+    sentSecrets.push(value);
     const text = sh.prefix + Buffer.from(value).toString('utf8');
     // The value is never quoted back: it is a secret.
     if (BAD_HEADER_VALUE.test(text)) return err('invalid-request', 'secret header value contains characters a header may not hold');
@@ -195,7 +216,11 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
       if (v === undefined) continue;
       for (const one of Array.isArray(v) ? v : [v]) outHeaders.push([k, one]);
     }
-    return { tag: 'ok', val: { status: res.statusCode, headers: outHeaders, body: new Uint8Array(Buffer.concat(chunks)) } };
+    const body = Buffer.concat(chunks);
+    if (sentSecrets.some((secret) => quotesSecret(secret, body, outHeaders))) {
+      return err('denied', 'the response quotes a secret sent with the request; it is withheld from the guest');
+    }
+    return { tag: 'ok', val: { status: res.statusCode, headers: outHeaders, body: new Uint8Array(body) } };
   } catch (e) {
     if (signal.aborted) return err('timeout', 'request timed out');
     return err('transport', (e as Error).message.slice(0, 200));

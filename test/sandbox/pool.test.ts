@@ -33,7 +33,13 @@ beforeAll(async () => {
     requests++;
     lastAuthorization = req.headers.authorization;
     res.setHeader('content-type', 'application/json');
-    if (req.url?.startsWith('/big')) res.end(JSON.stringify({ pad: 'y'.repeat(200_000) }));
+    const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
+    // A bound origin that quotes the secret back, in the forms an echo is likely to use.
+    if (req.url === '/echo') res.end(JSON.stringify(req.headers));
+    else if (req.url === '/echo-base64') res.end(JSON.stringify({ seen: Buffer.from(token).toString('base64') }));
+    else if (req.url === '/echo-percent') res.end(`seen=${encodeURIComponent(token)}`);
+    else if (req.url === '/echo-header') res.setHeader('x-seen', `token ${token}`).end('{}');
+    else if (req.url?.startsWith('/big')) res.end(JSON.stringify({ pad: 'y'.repeat(200_000) }));
     else res.end(JSON.stringify({ price: 42.5, currency: 'EUR', path: req.url }));
   });
   server.on('connection', () => connections++);
@@ -185,6 +191,15 @@ describe('capabilities are enforced by the host', () => {
     expect(echoed.out.message).toContain('grants.secret_headers');
     expect(echoed.usage).toMatchObject({ secretsUsed: [], hostsContacted: [] });
     expect(echoRequests).toBe(echoedBefore);
+
+    // A bound origin that echoes the secret back: sent (so recorded as used), but the response
+    // is withheld from the guest.
+    for (const where of ['/echo', '/echo-base64', '/echo-percent', '/echo-header']) {
+      const quoted = await send(`http://127.0.0.1:${port}${where}`, 'authorization');
+      expect(quoted.out, where).toMatchObject({ ok: false, tag: 'denied' });
+      expect(quoted.out.message).toContain('quotes a secret');
+      expect(quoted.usage.secretsUsed).toEqual(['api-token']);
+    }
 
     const before = requests;
     for (const [header, secret] of [['x-api-key', 'api-token'], ['authorization', 'other']] as const) {
