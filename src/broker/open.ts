@@ -16,7 +16,7 @@ import { Ledger } from '../ledger/index.ts';
 import { ed25519PrivateKeyFromSeed, type ReceiptSigner } from '../receipts/index.ts';
 import { createAuditLog, loadOrCreateAuditSigner, loadOrCreateSeed, type AuditLog } from './audit.ts';
 import type { ResourcePolicy } from './policy/index.ts';
-import { createBrokerServer, type BrokerServer } from './server.ts';
+import { createBrokerServer, type BrokerServer, type BrokerTls } from './server.ts';
 import { openSecretStore, type SecretStore } from './store/index.ts';
 import { loadOrCreateTokenKey, type TokenKey } from './token.ts';
 import type { EvidenceVerifier } from './verifier.ts';
@@ -36,6 +36,8 @@ export interface OpenBrokerOptions {
   readonly tokenTtlSeconds?: number;
   /** Per-client-address request budget; see BrokerServerOptions.rateLimit. */
   readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
+  /** Serve HTTPS (PEM certificate chain and key). */
+  readonly tls?: BrokerTls;
   /** Audit log checkpoint interval in ms (default 1000; 0 = on demand). */
   readonly checkpointInterval?: number;
 }
@@ -131,6 +133,7 @@ async function openLocked(o: OpenBrokerOptions, unlock: () => Promise<void>): Pr
       ...(o.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: o.sessionTtlSeconds }),
       ...(o.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: o.tokenTtlSeconds }),
       ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
+      ...(o.tls === undefined ? {} : { tls: o.tls }),
     });
   } catch (err) {
     await ledger.close();

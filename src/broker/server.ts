@@ -4,6 +4,7 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
+import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
@@ -47,6 +48,24 @@ export interface BrokerServerOptions {
   readonly maxSessions?: number;
   /** Per-client-address request budget (default 50/s, burst 100). Bounds audit-log growth from refusals. */
   readonly rateLimit?: RateLimit;
+  /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without it. */
+  readonly tls?: BrokerTls;
+}
+
+/** The broker's TLS certificate chain and private key, PEM. */
+export interface BrokerTls {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A usable TLS context from `tls`, or a `broker.tls` error that says what is wrong (never the key). */
+export function checkBrokerTls(tls: BrokerTls): void {
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    const reason = (err as { code?: string }).code ?? 'unreadable';
+    throw new AttexError('broker.tls', `the TLS certificate and key cannot be used together (${reason}): both must be PEM, the key unencrypted and matching the first certificate`);
+  }
 }
 
 export interface BrokerServer {
@@ -158,7 +177,9 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     tokenTtlSeconds: opts.tokenTtlSeconds ?? 900,
   };
 
+  if (opts.tls) checkBrokerTls(opts.tls);
   const app = Fastify({
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const } } : {}),
     loggerInstance: logger,
     bodyLimit: LIMITS.attestBodyBytes,
     // Resource path segments are up to 128 characters (src/broker/paths.ts).

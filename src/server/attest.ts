@@ -18,7 +18,7 @@ import { type EvidencePackage, loadTrustStore, verifyEvidence } from '../attesta
 import type { EvidenceProvider } from '../attestation/providers/index.ts';
 import type { AmdRootSet, EvidenceKind, IntelRoot, TeeName } from '../attestation/types.ts';
 import type { JWK } from 'jose';
-import { attestAndFetch, type AttestedBrokerSession, type SecretSource } from '../broker/client/index.ts';
+import { attestAndFetch, brokerCaDispatcher, type AttestedBrokerSession, type SecretSource } from '../broker/client/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { type AppraisalSummary, type PublicJwk, encodeBase64, executorRuntimeData, RECEIPT_KEY_MEMBER } from '../receipts/index.ts';
 import { sha256, toHex } from '../util/index.ts';
@@ -36,6 +36,8 @@ export interface AttestOptions {
     readonly secrets: Readonly<Record<string, string>>;
     /** The broker's token-signing public key; without it a token's appraisal is the broker's word. */
     readonly tokenKey?: JWK;
+    /** PEM bundle of the only CAs trusted for an https:// broker (else the system's). */
+    readonly ca?: string;
   };
   readonly logger?: Logger;
   readonly clock?: () => Date;
@@ -104,6 +106,12 @@ export async function attestExecutor(o: AttestOptions): Promise<ExecutorAttestat
   let evidence: EvidencePackage;
   let runtimeData: Record<string, unknown>;
   let session: AttestedBrokerSession | undefined;
+  // Owned here, with the session that renews through it: closed with it.
+  const dispatcher = o.broker?.ca === undefined ? undefined : brokerCaDispatcher(o.broker.ca);
+  const closeBroker = () => {
+    session?.close();
+    void dispatcher?.close().catch(() => undefined);
+  };
   if (o.broker) {
     const resources = [...new Set(Object.values(o.broker.secrets))];
     session = await attestAndFetch({
@@ -112,6 +120,7 @@ export async function attestExecutor(o: AttestOptions): Promise<ExecutorAttestat
       resources,
       secretNames: o.broker.secrets,
       ...(o.broker.tokenKey ? { tokenKey: o.broker.tokenKey } : {}),
+      ...(dispatcher ? { dispatcher } : {}),
       tee: await kbsTee(o.provider),
       runtimeDataExtra: { [RECEIPT_KEY_MEMBER]: receiptKeyB64 },
       clock,
@@ -161,10 +170,10 @@ export async function attestExecutor(o: AttestOptions): Promise<ExecutorAttestat
       ...(appraisal === undefined ? {} : { appraisal }),
       secrets: s ? s.secrets : NO_SECRETS,
       secretsReady: () => (s ? s.ready : true),
-      close: () => s?.close(),
+      close: closeBroker,
     };
   } catch (err) {
-    session?.close();
+    closeBroker();
     throw err;
   }
 }

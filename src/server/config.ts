@@ -32,6 +32,8 @@ export interface ExecutorConfig {
     readonly secrets: Readonly<Record<string, string>>;
     /** The broker's token-signing public key (its JWKS entry): tokens must verify with it. */
     readonly tokenKey?: { readonly kty: 'EC'; readonly crv: 'P-256'; readonly x: string; readonly y: string };
+    /** PEM bundle of the only CAs trusted for an https:// broker (else the system's). */
+    readonly caFile?: string;
   };
   readonly log: { readonly origin: string };
   readonly callers: ReadonlyArray<{ readonly id: string; readonly keyId?: string; readonly publicKey: string; readonly actions: readonly string[] }>;
@@ -89,6 +91,7 @@ const schema = {
           type: 'object', required: ['kty', 'crv', 'x', 'y'],
           properties: { kty: { const: 'EC' }, crv: { const: 'P-256' }, x: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }, y: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' } },
         },
+        caFile: { type: 'string', minLength: 1 },
       },
     },
     log: {
@@ -178,6 +181,9 @@ export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorCo
   for (const [i, b] of (v.bearerTokens ?? []).entries()) {
     if (!ids.has(b.caller)) throw new AttexError('config.invalid', `executor config /bearerTokens/${i}/caller: no caller '${b.caller}'`, { details: { path: `/bearerTokens/${i}/caller` } });
   }
+  if (v.broker?.caFile !== undefined && !v.broker.url.startsWith('https://')) {
+    throw new AttexError('config.invalid', 'executor config /broker/caFile: a CA bundle needs an https:// broker url', { details: { path: '/broker/caFile' } });
+  }
   const resolve = (p: string) => path.resolve(baseDir, p);
   const stateDir = resolve(v.stateDir);
   return {
@@ -191,6 +197,7 @@ export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorCo
         ? { simStateDir: v.evidence.simStateDir === undefined ? path.join(stateDir, 'sim') : resolve(v.evidence.simStateDir) }
         : {}),
     },
+    ...(v.broker ? { broker: { ...v.broker, ...(v.broker.caFile === undefined ? {} : { caFile: resolve(v.broker.caFile) }) } } : {}),
     bearerTokens: v.bearerTokens?.map((b) => ({ caller: b.caller, tokenFile: resolve(b.tokenFile) })),
     limits: { ...DEFAULT_LIMITS, ...v.limits },
     receipts: { includeInput: false, includeOutput: false, ...v.receipts },

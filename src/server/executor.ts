@@ -12,7 +12,7 @@
  * Ready only when all five are done (and, with a broker, while its token is valid).
  */
 import { randomFillSync } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import pkg from '../../package.json' with { type: 'json' };
@@ -161,13 +161,16 @@ export class AttestedExecutor implements ExecutorService {
       cleanup.push(() => pool.close());
       log?.info({ actions: components.map((c) => `${c.name}@${c.digest}`) }, 'components compiled');
 
+      const brokerCa = config.broker?.caFile === undefined ? undefined : await readFile(config.broker.caFile, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new AttexError('config.unreadable', `cannot read the broker CA bundle ${config.broker!.caFile}: ${err.code ?? 'error'}`);
+      });
       const { provider, simulatedRoots }: ProviderChoice = o.provider ? { provider: o.provider } : await providerFor(config);
       const attestation = await attestExecutor({
         provider,
         receiptKey: signer.publicKeyRaw,
         allowSimulated: config.mode === 'simulated',
         ...(simulatedRoots ? { simulatedRoots } : {}),
-        ...(config.broker ? { broker: { url: config.broker.url, secrets: mapping, ...(config.broker.tokenKey ? { tokenKey: { ...config.broker.tokenKey } } : {}) } } : {}),
+        ...(config.broker ? { broker: { url: config.broker.url, secrets: mapping, ...(config.broker.tokenKey ? { tokenKey: { ...config.broker.tokenKey } } : {}), ...(brokerCa === undefined ? {} : { ca: brokerCa }) } } : {}),
         ...(log ? { logger: log } : {}),
         clock,
         ...(o.signal ? { signal: o.signal } : {}),

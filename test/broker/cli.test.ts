@@ -64,6 +64,10 @@ describe('attex broker secret', () => {
     expect(help.out).toContain('attex broker secret put');
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['serve', '--state', 's'])).err).toContain('--policy');
+    const halfTls = await run(['serve', '--state', 's', '--policy', 'p.json', '--resource-policy', 'r.json', '--tls-cert', 'broker.crt']);
+    expect(halfTls.code).toBe(2);
+    expect(halfTls.err).toContain('--tls-cert and --tls-key go together');
+    expect(help.out).toContain('--tls-key');
   });
 });
 

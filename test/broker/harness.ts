@@ -60,6 +60,7 @@ export interface StartOptions {
   readonly rootsDir?: string;
   readonly port?: number;
   readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 export async function startBroker(o: StartOptions): Promise<TestBroker> {
@@ -87,6 +88,7 @@ export async function startBroker(o: StartOptions): Promise<TestBroker> {
     ...(o.sessionTtlSeconds === undefined ? {} : { sessionTtlSeconds: o.sessionTtlSeconds }),
     ...(o.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: o.tokenTtlSeconds }),
     ...(o.rateLimit === undefined ? {} : { rateLimit: o.rateLimit }),
+    ...(o.tls === undefined ? {} : { tls: o.tls }),
   });
   const url = await broker.listen(o.port === undefined ? {} : { port: o.port });
   return {

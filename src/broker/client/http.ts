@@ -3,11 +3,33 @@
  * that says whether retrying could help (transport failures and 5xx) or not (the broker
  * refused: 4xx problem+json, whose `code` is preserved).
  */
-import { request, type Dispatcher } from 'undici';
+import { X509Certificate } from 'node:crypto';
+import { Agent, request, type Dispatcher } from 'undici';
 import { AttexError } from '../../errors/index.ts';
 import { readCapped } from '../../util/index.ts';
 
 export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * A dispatcher that trusts only the certificate authorities in `pem` (one or more PEM
+ * certificates) for an `https://` broker, instead of the system's: a broker inside a cluster
+ * usually has a private CA, and pinning it keeps any public CA from vouching for an impostor.
+ * Throws `broker.client.ca` when the bundle holds no certificate or one that does not parse.
+ */
+export function brokerCaDispatcher(pem: string): Agent {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new AttexError('broker.client.ca', 'the broker CA bundle holds no PEM certificate');
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new AttexError('broker.client.ca', `certificate ${i + 1} of the broker CA bundle does not parse`);
+    }
+  });
+  return new Agent({ connect: { ca: blocks } });
+}
 
 export class BrokerCallError extends AttexError {
   readonly retryable: boolean;

@@ -11,4 +11,4 @@ export {
   type RetryOptions,
   type SecretSource,
 } from './client.ts';
-export { BrokerCallError, callBroker } from './http.ts';
+export { BrokerCallError, brokerCaDispatcher, callBroker } from './http.ts';

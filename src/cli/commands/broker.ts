@@ -13,7 +13,7 @@ import { brokerPaths, lockStateDir, openAuditLedger, openBroker } from '../../br
 import { loadBrokerVerifier } from '../../broker/wiring.ts';
 import { verifyDsse } from '../../receipts/index.ts';
 import { loadOrCreateAuditSigner } from '../../broker/audit.ts';
-import { createBrokerLogger } from '../../broker/server.ts';
+import { checkBrokerTls, createBrokerLogger } from '../../broker/server.ts';
 
 const DEFAULT_STATE = '.attex/broker';
 const DEFAULT_SIM_STATE = '.attex/sim';
@@ -25,7 +25,7 @@ TEE's key, only to executors whose hardware evidence verifies and satisfies poli
 
   attex broker serve --policy FILE --resource-policy FILE [--port N] [--host ADDR]
                      [--state DIR] [--key-file FILE] [--allow-simulated] [--sim-state DIR]
-                     [--roots DIR] [--json]
+                     [--roots DIR] [--tls-cert FILE --tls-key FILE] [--json]
       --policy           appraisal policy (JSON) evidence must satisfy to get a token
       --resource-policy  which attested TEEs may receive which resources (JSON; deny by default;
                          schema: attestation/policies/resources.schema.json)
@@ -34,6 +34,9 @@ TEE's key, only to executors whose hardware evidence verifies and satisfies poli
       --key-file         operator key file (32 bytes raw, hex or base64); else ATTEX_BROKER_KEY
       --allow-simulated  trust the simulated TEE's roots (from --sim-state, default ${DEFAULT_SIM_STATE})
       --roots            vendor roots directory (default: the repository's attestation/roots)
+      --tls-cert         serve HTTPS with this certificate chain (PEM, leaf first) ...
+      --tls-key          ... and its unencrypted private key (PEM); both or neither. Without
+                         them the broker speaks plain HTTP: keep it on loopback or behind TLS
 
   attex broker secret put <repo/type/tag> [--from-file FILE] [--state DIR] [--key-file FILE]
       the value is read from stdin (or FILE), never from the command line
@@ -153,8 +156,11 @@ async function serve(argv: string[], io: CommandIO): Promise<number> {
     'allow-simulated': { type: 'boolean' },
     'sim-state': { type: 'string' },
     roots: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   });
   if (positionals.length > 0) throw new UsageError('serve takes no positional arguments');
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   if (values.policy === undefined) throw new UsageError('--policy FILE (appraisal policy) is required');
   if (values['resource-policy'] === undefined) throw new UsageError('--resource-policy FILE is required');
   const port = values.port === undefined ? 8080 : Number(values.port);
@@ -175,7 +181,10 @@ async function serve(argv: string[], io: CommandIO): Promise<number> {
     ...extra,
   });
   const keyFile = values['key-file'] === undefined ? undefined : path.resolve(io.cwd, values['key-file']);
+  const tls = values['tls-cert'] === undefined ? undefined : { cert: await readFile(path.resolve(io.cwd, values['tls-cert']), 'utf8'), key: await readFile(path.resolve(io.cwd, values['tls-key']!), 'utf8') };
+  if (tls) checkBrokerTls(tls);
   const broker = await openBroker({
+    ...(tls ? { tls } : {}),
     stateDir: dir,
     operatorKey: await loadOperatorKey({ keyFile, env: io.env }),
     verifier,
