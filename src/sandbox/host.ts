@@ -98,6 +98,7 @@ export async function handleHostCall(ctx: HostRunContext, op: HostOp, args: read
           if (v instanceof Uint8Array) addOnce(ctx.usage.secretsUsed, name);
           return v;
         },
+        secretsInUse: () => ctx.usage.secretsUsed.filter((n) => !ctx.usage.secretsRevealed.includes(n)).map((n) => ctx.secrets?.get(n)).filter((v): v is Uint8Array => v instanceof Uint8Array),
         onContact: (origin) => addOnce(ctx.usage.hostsContacted, origin),
       });
     }

@@ -9,6 +9,7 @@ import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { SecretHeaderGrant } from './manifest.ts';
 import { checkAddress, checkOrigin, isGuestHeaderName } from './net-policy.ts';
+import { quotesAnySecret } from './secret-echo.ts';
 
 /** Resolve a hostname to its addresses; injectable so tests can point names anywhere. */
 export type Resolver = (hostname: string) => Promise<string[]>;
@@ -48,6 +49,8 @@ export interface FetchContext {
   readonly ended: AbortSignal;
   /** Secret header values, looked up (and recorded as used) only once every check passed. */
   readonly secretValue: (name: string) => Uint8Array | { denied: string };
+  /** Values of the secrets the run has used so far without revealing them: no response may quote one. */
+  readonly secretsInUse: () => readonly Uint8Array[];
   readonly onContact: (origin: string) => void;
 }
 
@@ -101,25 +104,6 @@ function malformedRequest(req: GuestRequest): string | undefined {
 }
 
 /**
- * The forms in which an origin that echoes a request is likely to hand a secret back: as sent,
- * percent-encoded, JSON-escaped, and base64 or base64url (without padding). An origin that
- * transforms it otherwise (reversed, split, hashed) is not caught: bind secrets only to origins
- * trusted with them (docs/manifest.md).
- */
-function secretForms(secret: Uint8Array): Buffer[] {
-  const raw = Buffer.from(secret);
-  const text = raw.toString('utf8');
-  const forms = new Set([text, encodeURIComponent(text), JSON.stringify(text).slice(1, -1), raw.toString('base64').replace(/=+$/, ''), raw.toString('base64url')]);
-  return [...forms].filter((f) => f.length > 0).map((f) => Buffer.from(f, 'utf8'));
-}
-
-/** Whether a response's body or any of its header values holds one of the secret's forms. */
-function quotesSecret(secret: Uint8Array, body: Buffer, headers: ReadonlyArray<readonly [string, string]>): boolean {
-  const headerBytes = Buffer.from(headers.map(([name, value]) => `${name}: ${value}`).join('\n'), 'utf8');
-  return secretForms(secret).some((form) => body.includes(form) || headerBytes.includes(form));
-}
-
-/**
  * Every check comes first (shape, method, origin, headers, secret bindings, name resolution and
  * each resolved address); only then are secret values read and the origin recorded as
  * contacted, so a refused request marks nothing as used.
@@ -168,16 +152,17 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
   const remaining = ctx.deadline - performance.now();
   if (remaining <= 0 || ctx.ended.aborted) return err('timeout', 'no time left for the request');
 
-  const sentSecrets: Uint8Array[] = [];
   for (const sh of secretHeaders) {
     const value = ctx.secretValue(sh.secret);
     if (!(value instanceof Uint8Array)) return err('denied', value.denied);
-    sentSecrets.push(value);
-    const text = sh.prefix + Buffer.from(value).toString('utf8');
+    // Printable ASCII only: other bytes would go out in a form the echo search does not look for.
     // The value is never quoted back: it is a secret.
-    if (BAD_HEADER_VALUE.test(text)) return err('invalid-request', 'secret header value contains characters a header may not hold');
-    headers[sh.name] = text;
+    if (value.some((byte) => byte < 0x20 || byte > 0x7e)) return err('invalid-request', 'secret value is not printable ASCII; it cannot be sent in a header');
+    headers[sh.name] = sh.prefix + Buffer.from(value).toString('latin1');
   }
+  // Secrets sent now or used earlier in the run: the response must be readable to be searched.
+  const guarded = ctx.secretsInUse();
+  if (guarded.length > 0) headers['accept-encoding'] = 'identity';
 
   const agent = new Agent({
     connections: 1,
@@ -217,8 +202,12 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
       for (const one of Array.isArray(v) ? v : [v]) outHeaders.push([k, one]);
     }
     const body = Buffer.concat(chunks);
-    if (sentSecrets.some((secret) => quotesSecret(secret, body, outHeaders))) {
-      return err('denied', 'the response quotes a secret sent with the request; it is withheld from the guest');
+    const encoding = res.headers['content-encoding'];
+    if (guarded.length > 0 && encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
+      return err('denied', 'the response is encoded (content-encoding) although identity was asked for while the run holds secrets; it is withheld from the guest');
+    }
+    if (quotesAnySecret(guarded, body, outHeaders)) {
+      return err('denied', 'the response quotes a secret the run has used; it is withheld from the guest');
     }
     return { tag: 'ok', val: { status: res.statusCode, headers: outHeaders, body: new Uint8Array(body) } };
   } catch (e) {

@@ -57,7 +57,8 @@ export function checkOrigin(rawUrl: string, grants: readonly string[]): OriginCh
   for (const grant of grants) {
     const g = parseGrant(grant);
     if (!g || g.scheme !== url.protocol || g.port !== port) continue;
-    const hostMatches = g.wildcard ? host.endsWith(`.${g.host}`) : host === g.host;
+    // `*.` stands for at least one label: `.example.com` itself is not under `*.example.com`.
+    const hostMatches = g.wildcard ? host.length > g.host.length + 1 && host.endsWith(`.${g.host}`) : host === g.host;
     if (hostMatches) return { ...base, allowed: true, reason: 'granted', grant };
   }
   return { ...base, allowed: false, reason: `${origin} is not in the component's grant` };

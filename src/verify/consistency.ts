@@ -54,13 +54,14 @@ export function receiptContradiction(p: ExecutionPredicate, subjects: readonly {
 
 interface HostPort {
   readonly host: string;
-  readonly port: string | undefined;
+  readonly port: number | undefined;
 }
 
 function hostPort(text: string): HostPort {
   const lower = text.toLowerCase();
   const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(lower);
-  return m ? { host: m[1]!, port: m[2] } : { host: lower, port: undefined };
+  // A grant may write its port with leading zeros (:0443); the executor reads it as a number.
+  return m ? { host: m[1]!, port: m[2] === undefined ? undefined : Number(m[2]) } : { host: lower, port: undefined };
 }
 
 /**
@@ -70,6 +71,7 @@ function hostPort(text: string): HostPort {
  * (a grant may be written in capitals; URLs lower-case what was contacted).
  */
 export function hostGranted(used: string, granted: readonly string[]): boolean {
+  if (used.includes('*')) return false; // a host contacted is a name, never a pattern
   const u = hostPort(used);
   return granted.some((grant) => {
     const g = hostPort(grant);
@@ -77,7 +79,7 @@ export function hostGranted(used: string, granted: readonly string[]): boolean {
     if (!nameMatches) return false;
     if (u.port === g.port) return true;
     const explicit = u.port ?? g.port;
-    return (u.port === undefined || g.port === undefined) && (explicit === '80' || explicit === '443');
+    return (u.port === undefined || g.port === undefined) && (explicit === 80 || explicit === 443);
   });
 }
 

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { parse } from '@bytecodealliance/jco';
 import { checkAddress, checkOrigin, excessImports, overrideManifest, parseManifest, specialAddressReason } from '../../src/sandbox/index.ts';
@@ -72,6 +73,8 @@ describe('outbound policy', () => {
     expect(checkOrigin('https://api.example.com.evil.org/', grants).allowed).toBe(false);
     expect(checkOrigin('https://a.b.cdn.example.net:8443/', grants).allowed).toBe(true);
     expect(checkOrigin('https://cdn.example.net:8443/', grants).allowed).toBe(false);
+    // An empty label is not a name under the wildcard (and no receipt could record it).
+    expect(checkOrigin('https://.cdn.example.net:8443/', grants).allowed).toBe(false);
     expect(checkOrigin('https://user:pw@api.example.com/', grants).allowed).toBe(false);
     expect(checkOrigin('not a url', grants).allowed).toBe(false);
   });
@@ -145,6 +148,7 @@ describe('guestFetch', () => {
       resolver: async () => ['127.0.0.1'],
       ended: new AbortController().signal,
       secretValue: () => (seen.secretReads++, new TextEncoder().encode('s3cr3t')),
+      secretsInUse: () => (seen.secretReads > 0 ? [new TextEncoder().encode('s3cr3t')] : []),
       onContact: (o) => void seen.contacts.push(o),
       ...over,
     };
@@ -203,6 +207,36 @@ describe('guestFetch', () => {
     for (const op of ['kv.get', 'kv.delete', 'kv.exists'] as const) expect((await handleHostCall(kvCtx, op, ['counters', null])).tag, op).toBe('err');
     expect(await store.get('counters', 'null')).toEqual(new Uint8Array([7]));
     expect((await handleHostCall(kvCtx, 'kv.list', ['counters', null])).tag).toBe('ok');
+  });
+
+  it('withholds a response that quotes a secret the run used earlier, or that comes encoded', async () => {
+    let lastAcceptEncoding: string | undefined;
+    const server = createServer((req, res) => {
+      lastAcceptEncoding = req.headers['accept-encoding'];
+      if (req.url === '/bin') res.end('stored: Bearer s3cr3t'); // a request bin read back later
+      else if (req.url === '/gzip') res.setHeader('content-encoding', 'gzip').end(Buffer.from([0x1f, 0x8b]));
+      else res.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      // No secret header on this request, but the run has used the secret before.
+      const { ctx } = context({ port, secretsInUse: () => [new TextEncoder().encode('s3cr3t')] });
+      const plain = (where: string) => guestFetch(request(`http://127.0.0.1:${port}${where}`, { secretHeaders: [], headers: [['accept-encoding', 'gzip']] }), ctx);
+      expect(await plain('/bin')).toMatchObject({ tag: 'err', val: { tag: 'denied', val: expect.stringContaining('quotes a secret') } });
+      expect(await plain('/gzip')).toMatchObject({ tag: 'err', val: { tag: 'denied', val: expect.stringContaining('content-encoding') } });
+      expect(lastAcceptEncoding).toBe('identity');
+      expect(await plain('/')).toMatchObject({ tag: 'ok' });
+      // A run that holds no secret gets what it asked for.
+      const free = context({ port, secretsInUse: () => [] });
+      expect(await guestFetch(request(`http://127.0.0.1:${port}/bin`, { secretHeaders: [], headers: [['accept-encoding', 'gzip']] }), free.ctx)).toMatchObject({ tag: 'ok' });
+      expect(lastAcceptEncoding).toBe('gzip');
+      // A secret that is not printable ASCII would leave in another form than the one searched.
+      const wide = context({ port, secretValue: () => new TextEncoder().encode('p\u00e4ssw\u00f6rd') });
+      expect(await guestFetch(request(`http://127.0.0.1:${port}/`), wide.ctx)).toMatchObject({ tag: 'err', val: { tag: 'invalid-request' } });
+    } finally {
+      server.close();
+    }
   });
 
   it('name resolution ends at the run deadline', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { hostGranted } from '../../src/verify/consistency.ts';
 
 describe('used hosts against the grant (as receipts record them: no scheme)', () => {
-  const granted = ['api.example.com', '*.svc.example.com', 'Upper.Example.com', 'internal.example.com:8443', 'plain.example.com:443', '[2001:db8::1]:9000'];
+  const granted = ['api.example.com', '*.svc.example.com', 'Upper.Example.com', 'internal.example.com:8443', 'plain.example.com:443', '[2001:db8::1]:9000', 'zero.example.com:0443', 'eight.example.com:08443'];
   const cases: Array<[string, boolean, string]> = [
     ['api.example.com', true, 'the same name'],
     ['API.example.com', true, 'names compare without case'],
@@ -20,6 +20,10 @@ describe('used hosts against the grant (as receipts record them: no scheme)', ()
     ['plain.example.com', true, 'left out for a grant that wrote the default port'],
     ['[2001:db8::1]:9000', true, 'an IPv6 literal with its port'],
     ['[2001:db8::1]', false, 'an IPv6 literal on another port'],
+    ['zero.example.com', true, 'a grant whose port has leading zeros (:0443)'],
+    ['eight.example.com:8443', true, 'the same port written without its leading zero'],
+    ['*.svc.example.com', false, 'a pattern is never a host contacted'],
+    ['x.*.svc.example.com', false, 'nor is a name with a star in it'],
   ];
   it.each(cases)('%s -> %s (%s)', (used, expected) => {
     expect(hostGranted(used, granted)).toBe(expected);
