@@ -4,6 +4,7 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
+import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -75,6 +76,9 @@ export interface BrokerServer {
   listen(opts?: { port?: number; host?: string }): Promise<string>;
   close(): Promise<void>;
 }
+
+/** How long close() lets requests in flight finish before it cuts the connections left. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** KBS bodies are shallow JSON (evidence is a few levels deep); far deeper is not a KBS body. */
 const MAX_JSON_DEPTH = 64;
@@ -179,7 +183,8 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
 
   if (opts.tls) checkBrokerTls(opts.tls);
   const app = Fastify({
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const } } : {}),
+    // A handshake gets 10 s (Node's default is 120 s; requestTimeout starts only after it).
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const, handshakeTimeout: 10_000 } } : {}),
     loggerInstance: logger,
     bodyLimit: LIMITS.attestBodyBytes,
     // Resource path segments are up to 128 characters (src/broker/paths.ts).
@@ -205,6 +210,12 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
       ),
     })),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
 
   // Refused before parsing, verification or auditing: a flood cannot grow the audit log or burn CPU.
@@ -301,6 +312,18 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     async listen(l = {}) {
       return app.listen({ port: l.port ?? 0, host: l.host ?? '127.0.0.1' });
     },
-    close: () => app.close(),
+    async close() {
+      // Requests in flight get CLOSE_GRACE_MS to finish; connections still open then (idle,
+      // never used, or in a TLS handshake, which the HTTP server does not track) are cut, so a
+      // client cannot hold the broker's shutdown.
+      const cut = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, CLOSE_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
+    },
   };
 }

@@ -112,30 +112,35 @@ export async function attestExecutor(o: AttestOptions): Promise<ExecutorAttestat
     session?.close();
     void dispatcher?.close().catch(() => undefined);
   };
-  if (o.broker) {
-    const resources = [...new Set(Object.values(o.broker.secrets))];
-    session = await attestAndFetch({
-      brokerUrl: o.broker.url,
-      provider: o.provider,
-      resources,
-      secretNames: o.broker.secrets,
-      ...(o.broker.tokenKey ? { tokenKey: o.broker.tokenKey } : {}),
-      ...(dispatcher ? { dispatcher } : {}),
-      tee: await kbsTee(o.provider),
-      runtimeDataExtra: { [RECEIPT_KEY_MEMBER]: receiptKeyB64 },
-      clock,
-      ...(o.signal ? { signal: o.signal } : {}),
-      onRenew: (err) => {
-        if (err) o.logger?.warn({ code: (err as AttexError).code }, 'broker renewal failed; retrying while the token is valid');
-        else o.logger?.info('broker attestation renewed');
-      },
-    });
-    evidence = session.evidence;
-    runtimeData = { ...session.runtimeData };
-  } else {
-    const nonce = randomBytes(32).toString('base64url');
-    runtimeData = { ...executorRuntimeData(nonce, await newTeeKey(), o.receiptKey) };
-    evidence = await o.provider.collect(reportDataFor(runtimeData));
+  try {
+    if (o.broker) {
+      const resources = [...new Set(Object.values(o.broker.secrets))];
+      session = await attestAndFetch({
+        brokerUrl: o.broker.url,
+        provider: o.provider,
+        resources,
+        secretNames: o.broker.secrets,
+        ...(o.broker.tokenKey ? { tokenKey: o.broker.tokenKey } : {}),
+        ...(dispatcher ? { dispatcher } : {}),
+        tee: await kbsTee(o.provider),
+        runtimeDataExtra: { [RECEIPT_KEY_MEMBER]: receiptKeyB64 },
+        clock,
+        ...(o.signal ? { signal: o.signal } : {}),
+        onRenew: (err) => {
+          if (err) o.logger?.warn({ code: (err as AttexError).code }, 'broker renewal failed; retrying while the token is valid');
+          else o.logger?.info('broker attestation renewed');
+        },
+      });
+      evidence = session.evidence;
+      runtimeData = { ...session.runtimeData };
+    } else {
+      const nonce = randomBytes(32).toString('base64url');
+      runtimeData = { ...executorRuntimeData(nonce, await newTeeKey(), o.receiptKey) };
+      evidence = await o.provider.collect(reportDataFor(runtimeData));
+    }
+  } catch (err) {
+    closeBroker();
+    throw err;
   }
 
   try {

@@ -4,9 +4,11 @@
  */
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
+import net from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as x509 from '@peculiar/x509';
+import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simProvider } from '../../src/attestation/providers/index.ts';
 import { BrokerCallError, attestAndFetch, brokerCaDispatcher } from '../../src/broker/client/index.ts';
@@ -59,15 +61,27 @@ afterAll(async () => {
   await tmp?.cleanup();
 });
 
-function fetchFrom(brokerUrl: string, ca?: string) {
+const dispatchers: Agent[] = [];
+afterAll(async () => {
+  await Promise.all(dispatchers.map((d) => d.close()));
+});
+
+function pinnedTo(ca: string): Agent {
+  const agent = brokerCaDispatcher(ca);
+  dispatchers.push(agent);
+  return agent;
+}
+
+function fetchFrom(brokerUrl: string, ca?: string, extra: Partial<Parameters<typeof attestAndFetch>[0]> = {}) {
   return attestAndFetch({
     brokerUrl,
     provider: simProvider({ stateDir: path.join(tmp.dir, 'sim') }),
     resources: ['app/key/db'],
     renew: false,
-    retry: { attempts: 1 },
+    retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 },
     timeoutMs: 5000,
-    ...(ca === undefined ? {} : { dispatcher: brokerCaDispatcher(ca) }),
+    ...(ca === undefined ? {} : { dispatcher: pinnedTo(ca) }),
+    ...extra,
   });
 }
 
@@ -88,11 +102,13 @@ describe('broker over TLS', () => {
     }
   });
 
-  it('refuses a broker whose certificate the pinned CA did not issue, and one the system does not trust', async () => {
+  it('refuses, without retrying, a broker whose certificate the pinned CA did not issue, and one the system does not trust', async () => {
+    const before = (await b.auditEntries()).length;
     const pinnedElsewhere = await refusal(fetchFrom(b.url, stranger.cert));
-    expect(pinnedElsewhere.code).toBe('broker.client.unreachable');
+    expect(pinnedElsewhere).toMatchObject({ code: 'broker.client.tls', retryable: false });
     const systemTrust = await refusal(fetchFrom(b.url));
-    expect(systemTrust.code).toBe('broker.client.unreachable');
+    expect(systemTrust).toMatchObject({ code: 'broker.client.tls', retryable: false });
+    expect((await b.auditEntries()).length).toBe(before);
     // Plain HTTP to the TLS port gets no KBS answer.
     const plain = await refusal(fetchFrom(b.url.replace('https:', 'http:')));
     expect(plain.code).toMatch(/^broker\./);
@@ -100,6 +116,7 @@ describe('broker over TLS', () => {
 
   it('names a bad CA bundle or a certificate and key that do not belong together, without quoting the key', () => {
     expect(() => brokerCaDispatcher('not a certificate')).toThrow(expect.objectContaining({ code: 'broker.client.ca' }));
+    expect(() => brokerCaDispatcher(own.cert + own.key)).toThrow(expect.objectContaining({ code: 'broker.client.ca', message: expect.stringContaining('private key') }));
     expect(() => brokerCaDispatcher('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')).toThrow(expect.objectContaining({ code: 'broker.client.ca' }));
     let err: unknown;
     try {
@@ -110,6 +127,33 @@ describe('broker over TLS', () => {
     expect(err).toMatchObject({ code: 'broker.tls' });
     const keyBody = stranger.key.split('\n')[1]!;
     expect(String((err as Error).message)).not.toContain(keyBody);
+  });
+
+  it('closing a session stops a renewal in flight at once, and reports nothing after', async () => {
+    const renewals: Array<Error | null> = [];
+    const session = await fetchFrom(b.url, own.cert, { onRenew: (err) => void renewals.push(err) });
+    const pending = session.renewNow();
+    session.close();
+    const start = performance.now();
+    await expect(pending).rejects.toMatchObject({ code: 'broker.client.aborted' });
+    expect(performance.now() - start).toBeLessThan(1000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(renewals).toEqual([]);
+  });
+
+  it('shuts down within its grace period while clients hold idle connections and unfinished handshakes', async () => {
+    const sim = await openSim(tmp.dir);
+    const other = await startBroker({ sim, dir: tmp.dir, tls: own, resourcePolicy: { version: 1, id: 'idle', rules: [] } });
+    const { port } = new URL(other.url);
+    const idle = net.connect(Number(port), '127.0.0.1');
+    const halfHandshake = net.connect(Number(port), '127.0.0.1', () => void halfHandshake.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x80])));
+    for (const s of [idle, halfHandshake]) s.on('error', () => undefined); // the broker resets them
+    await Promise.all([idle, halfHandshake].map((s) => new Promise((resolve) => s.once('connect', resolve))));
+    const start = performance.now();
+    await other.close();
+    expect(performance.now() - start).toBeLessThan(5000);
+    idle.destroy();
+    halfHandshake.destroy();
   });
 
   it('an executor config takes a CA bundle only for an https:// broker, resolved beside the config', async () => {

@@ -85,11 +85,14 @@ export interface AttestedBrokerSession extends BrokerSession, AttestationRound {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(new AttexError('broker.client.aborted', 'aborted'));
     // The caller's signal lives as long as the executor: its listener goes with the timer.
     const onAbort = () => { clearTimeout(t); reject(new AttexError('broker.client.aborted', 'aborted')); };
     const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+
+const SESSION_CLOSED = new AttexError('broker.client.aborted', 'the broker session was closed');
 
 /** Tokens must outlive a round trip and must not claim to live for months. */
 const MIN_TOKEN_LIFETIME_MS = 2_000;
@@ -222,8 +225,12 @@ function validateOptions(o: AttestAndFetchOptions): void {
  * Start a broker session: returns at once with `ready` false, attests in the background
  * (retrying while the broker is unreachable), then renews before each token expires.
  */
-export function openBrokerSession(o: AttestAndFetchOptions): BrokerSession {
-  validateOptions(o);
+export function openBrokerSession(options: AttestAndFetchOptions): BrokerSession {
+  validateOptions(options);
+  // close() stops a round in flight too: its calls and retry delays end at once, so nothing
+  // keeps running (or logging) against a dispatcher the owner closes next.
+  const stop = new AbortController();
+  const o: AttestAndFetchOptions = { ...options, signal: options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]) };
   const clock = o.clock ?? (() => new Date());
   let current: RoundResult | undefined;
   let closed = false;
@@ -263,6 +270,7 @@ export function openBrokerSession(o: AttestAndFetchOptions): BrokerSession {
       if (previous !== undefined) wipe(previous.values);
       o.onRenew?.(null);
     } catch (err) {
+      if (closed) throw err;
       o.onRenew?.(err as Error);
       // Keep trying while the current token is still valid.
       if (live()) later(backoffDelay(1, 1000, 5000) + 1000);
@@ -308,6 +316,7 @@ export function openBrokerSession(o: AttestAndFetchOptions): BrokerSession {
     },
     close() {
       closed = true;
+      stop.abort(SESSION_CLOSED);
       if (timer !== undefined) clearTimeout(timer);
       if (current !== undefined) wipe(current.values);
     },

@@ -11,6 +11,8 @@ import { readCapped } from '../../util/index.ts';
 export const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+/** Node's and OpenSSL's codes for a peer certificate that does not verify. */
+const TLS_TRUST_FAILURE = /^(ERR_TLS_CERT|CERT_|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|ERR_SSL_)/;
 
 /**
  * A dispatcher that trusts only the certificate authorities in `pem` (one or more PEM
@@ -19,8 +21,10 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
  * Throws `broker.client.ca` when the bundle holds no certificate or one that does not parse.
  */
 export function brokerCaDispatcher(pem: string): Agent {
+  // A key has no business in a trust bundle: it was probably the wrong file, and it is a secret.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new AttexError('broker.client.ca', 'the broker CA bundle holds a private key: give it the CA certificates only');
   const blocks = pem.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) throw new AttexError('broker.client.ca', 'the broker CA bundle holds no PEM certificate');
+  if (blocks.length === 0) throw new AttexError('broker.client.ca', 'the broker CA bundle holds no PEM certificate (-----BEGIN CERTIFICATE-----; OpenSSL "TRUSTED CERTIFICATE" blocks are not read)');
   blocks.forEach((block, i) => {
     try {
       new X509Certificate(block);
@@ -28,7 +32,9 @@ export function brokerCaDispatcher(pem: string): Agent {
       throw new AttexError('broker.client.ca', `certificate ${i + 1} of the broker CA bundle does not parse`);
     }
   });
-  return new Agent({ connect: { ca: blocks } });
+  // A pinned intermediate is a trust anchor of its own (the usual private-PKI set-up): the
+  // chain need not reach a self-signed root.
+  return new Agent({ connect: { ca: blocks, allowPartialTrustChain: true } });
 }
 
 export class BrokerCallError extends AttexError {
@@ -66,7 +72,11 @@ function transportError(err: unknown, caller: AbortSignal | undefined, deadline:
   if (err instanceof BrokerCallError) return err;
   if (caller?.aborted) return new BrokerCallError('broker.client.aborted', 'the broker call was aborted', { retryable: false, status: null, cause: err });
   if (deadline.aborted) return new BrokerCallError('broker.client.timeout', `the broker did not answer in full within ${timeoutMs} ms`, { retryable: true, status: null, cause: err });
-  const code = (err as { code?: string }).code ?? 'error';
+  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? 'error';
+  // The broker answered with a certificate we do not trust: retrying will not change that.
+  if (TLS_TRUST_FAILURE.test(code)) {
+    return new BrokerCallError('broker.client.tls', `the broker's TLS certificate is not trusted (${String(code).slice(0, 64)}): check broker.caFile and the names the certificate is issued for`, { retryable: false, status: null, cause: err });
+  }
   return new BrokerCallError('broker.client.unreachable', `the broker is unreachable (${String(code).slice(0, 64)})`, { retryable: true, status: null, cause: err });
 }
 

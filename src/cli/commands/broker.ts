@@ -181,7 +181,11 @@ async function serve(argv: string[], io: CommandIO): Promise<number> {
     ...extra,
   });
   const keyFile = values['key-file'] === undefined ? undefined : path.resolve(io.cwd, values['key-file']);
-  const tls = values['tls-cert'] === undefined ? undefined : { cert: await readFile(path.resolve(io.cwd, values['tls-cert']), 'utf8'), key: await readFile(path.resolve(io.cwd, values['tls-key']!), 'utf8') };
+  const readTlsFile = (flag: '--tls-cert' | '--tls-key', file: string) =>
+    readFile(path.resolve(io.cwd, file), 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`${flag} ${file}: cannot read it (${err.code ?? 'error'})`);
+    });
+  const tls = values['tls-cert'] === undefined ? undefined : { cert: await readTlsFile('--tls-cert', values['tls-cert']), key: await readTlsFile('--tls-key', values['tls-key']!) };
   if (tls) checkBrokerTls(tls);
   const broker = await openBroker({
     ...(tls ? { tls } : {}),
