@@ -205,6 +205,10 @@ function readSignature(signatureInputHeader: string, signatureHeader: string): O
   if (typeof nonce !== 'string' || nonce.length < 16 || nonce.length > 128) throw malformed('signature parameter nonce is required (a string of 16-128 characters)');
   const expires = params.get('expires');
   if (expires !== undefined && (typeof expires !== 'number' || !Number.isSafeInteger(expires))) throw malformed('signature parameter expires must be an integer (seconds since the epoch)');
+  for (const [name, value] of params) {
+    if (!SIGNATURE_PARAMETERS.has(name)) throw malformed(`signature parameter ${name.slice(0, 32)} is not one RFC 9421 defines (created, expires, keyid, alg, nonce, tag)`);
+    if (name === 'tag' && typeof value !== 'string') throw malformed('signature parameter tag must be a string');
+  }
   const names: string[] = [];
   for (const [value, p] of components) {
     if (typeof value !== 'string' || p.size > 0 || !COMPONENT_NAME.test(value) || !DERIVABLE.has(value) && value.startsWith('@')) {
@@ -213,6 +217,11 @@ function readSignature(signatureInputHeader: string, signatureHeader: string): O
     if (names.includes(value)) throw malformed(`covered component "${value}" appears twice`);
     names.push(value);
   }
+  const signatureInput = serializeDictionary(new Map([[SIGNATURE_LABEL, input]]));
+  // The base is built from this re-serialization, so it must be what was sent: a member written
+  // otherwise (`created=1.0`, a date or display string the serializer does not reproduce) would
+  // let different headers share one signature, and the receipt would record neither.
+  if (!memberAsSent(signatureInputHeader, signatureInput)) throw malformed(`Signature-Input '${SIGNATURE_LABEL}' must be sent in its canonical RFC 8941 serialization`);
   return {
     keyId,
     created,
@@ -220,10 +229,23 @@ function readSignature(signatureInputHeader: string, signatureHeader: string): O
     nonce,
     components: names,
     signatureBytes: Buffer.from(signature[0]),
-    signatureInput: serializeDictionary(new Map([[SIGNATURE_LABEL, input]])),
+    signatureInput,
     signature: serializeDictionary(new Map([[SIGNATURE_LABEL, signature]])),
   };
 }
+
+/** Whether `member` is one of the dictionary's members exactly as sent (between commas). */
+function memberAsSent(header: string, member: string): boolean {
+  for (let at = header.indexOf(member); at !== -1; at = header.indexOf(member, at + 1)) {
+    const before = header.slice(0, at).replace(/[ \t]+$/, '');
+    const after = header.slice(at + member.length).replace(/^[ \t]+/, '');
+    if ((before === '' || before.endsWith(',')) && (after === '' || after.startsWith(','))) return true;
+  }
+  return false;
+}
+
+/** The signature parameters RFC 9421 §2.3 defines; no other has a meaning here. */
+const SIGNATURE_PARAMETERS: ReadonlySet<string> = new Set(['created', 'expires', 'keyid', 'alg', 'nonce', 'tag']);
 
 /** A header field name (RFC 9110 token), lowercase, or a derived component name. */
 const COMPONENT_NAME = /^@?[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -259,11 +281,15 @@ function signatureBase(req: HttpRequestParts, url: URL, ours: OurSignature): str
         value = url.pathname + url.search;
         break;
       default: {
-        const raw = req.headers[name];
-        if (raw === undefined) throw new AttexError('auth.bad-signature', `the signature covers the header ${name}, which the request does not carry`);
-        value = (Array.isArray(raw) ? raw : [raw]).map((v) => v.trim()).join(', ');
-        // HTTP parsers refuse these; a line break would let one header pose as another line.
-        if (/[\r\n]/.test(value)) throw new AttexError('auth.bad-signature', `the covered header ${name} holds a line break`);
+        // Own members only: Node's header object inherits from Object.prototype (`constructor`).
+        const raw = Object.hasOwn(req.headers, name) ? req.headers[name] : undefined;
+        const lines = typeof raw === 'string' ? [raw] : Array.isArray(raw) && raw.every((v) => typeof v === 'string') ? raw : undefined;
+        if (lines === undefined) throw new AttexError('auth.bad-signature', `the signature covers the header ${name}, which the request does not carry`);
+        // RFC 9421 §2.1 strips spaces and tabs only (String.trim would strip U+00A0 too).
+        value = lines.map((v) => v.replace(/^[ \t]+|[ \t]+$/g, '')).join(', ');
+        // Printable ASCII (and tabs) only: HTTP parsers refuse line breaks, and other bytes reach
+        // us decoded as latin1, so the signer's bytes and ours could differ.
+        if (/[^\t\x20-\x7e]/.test(value)) throw new AttexError('auth.bad-signature', `the covered header ${name} holds characters other than printable ASCII`);
       }
     }
     lines.push(`"${name}": ${value}`);

@@ -106,6 +106,36 @@ describe('RFC 9421 request signatures', () => {
       expect(await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': twice } }))).toBe('auth.malformed-signature');
     });
 
+    it('answers hostile covered components and values with a typed refusal, never a crash', async () => {
+      for (const name of ['constructor', '__proto__', 'tostring', 'hasownproperty']) {
+        const req = await signedOver([...required, name], { headers: { [name]: 'x' } });
+        // The header object as Node builds it: the name is not an own member.
+        const { [name]: _own, ...inherited } = req.headers;
+        expect([name, await codeOf(verify({ ...req, headers: inherited }))]).toEqual([name, 'auth.bad-signature']);
+      }
+      // A value changed by a character String.trim would strip, or holding non-ASCII: refused.
+      const req = await signedOver([...required, 'x-foo'], { headers: { 'x-foo': 'v' } });
+      expect(await codeOf(verify(req))).toBe('accepted');
+      expect(await codeOf(verify({ ...req, headers: { ...req.headers, 'x-foo': 'v\u00a0' } }))).toBe('auth.bad-signature');
+      expect(await codeOf(verify({ ...req, headers: { ...req.headers, 'x-foo': 'caf\u00e9' } }))).toBe('auth.bad-signature');
+      expect(await codeOf(verify({ ...req, headers: { ...req.headers, 'x-foo': ' \tv\t ' } }))).toBe('accepted');
+    });
+
+    it('verifies only a Signature-Input member sent in its canonical form, with RFC 9421 parameters', async () => {
+      const good = await signed();
+      const input = String(good.headers['signature-input']);
+      const cases: Array<[string, string]> = [
+        ['created as a decimal', input.replace(/created=(\d+)/, 'created=$1.0')],
+        ['a parameter RFC 9421 does not define', `${input};x=@999999999999999`],
+        ['a display-string parameter', `${input};x=%"%01a"`],
+        ['a tag that is not a string', `${input};tag=1`],
+        ['extra spaces inside the member', input.replace('" "', '"  "')],
+      ];
+      for (const [what, value] of cases) {
+        expect([what, await codeOf(verify({ ...good, headers: { ...good.headers, 'signature-input': value } }))]).toEqual([what, 'auth.malformed-signature']);
+      }
+    });
+
     it('honours expires against the explicit now', async () => {
       expect(await codeOf(verify(await signedOver(required, { expires: new Date(now.getTime() + 60_000) })))).toBe('accepted');
       expect(await codeOf(verify(await signedOver(required, { expires: new Date(now.getTime() - 1_000) })))).toBe('auth.stale-signature');
