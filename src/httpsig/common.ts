@@ -1,0 +1,29 @@
+/** What the signer and the verifier agree on: our label, what it covers, the digest. */
+import { createHash } from 'node:crypto';
+
+export const SIGNATURE_LABEL = 'attex';
+export const COVERED_COMPONENTS = ['@method', '@path', '@query', 'content-digest'] as const;
+export const DEFAULT_MAX_SKEW_SECONDS = 300;
+
+export interface HttpRequestParts {
+  readonly method: string;
+  /** Absolute URL or origin-form path with query, e.g. `/v1/actions/transform?x=1`. */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Uint8Array;
+}
+
+/** What a verified signature proves; recorded verbatim in the execution receipt. */
+export interface VerifiedRequestSignature {
+  readonly keyId: string;
+  readonly signatureInput: string;
+  readonly signature: string;
+  readonly contentDigest: string;
+  readonly created: number;
+  readonly nonce: string;
+}
+
+export function contentDigest(body: Uint8Array): string {
+  return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
+}
+

@@ -1,0 +1,36 @@
+import { AttexError } from '../errors/index.ts';
+import { DEFAULT_MAX_SKEW_SECONDS } from './common.ts';
+
+/**
+ * Remembers (keyid, nonce) pairs for the freshness window. Memory is bounded: when full, the
+ * oldest entries are evicted only if they are outside the window; otherwise new requests are
+ * refused (`auth.replay-cache-full`) rather than weakening replay protection.
+ */
+export class ReplayCache {
+  private readonly seen = new Map<string, number>();
+  private readonly windowSeconds: number;
+  private readonly maxEntries: number;
+
+  constructor(windowSeconds = DEFAULT_MAX_SKEW_SECONDS * 2, maxEntries = 1_000_000) {
+    this.windowSeconds = windowSeconds;
+    this.maxEntries = maxEntries;
+  }
+
+  /** Returns false when the pair was already seen; records it otherwise. */
+  remember(keyId: string, nonce: string, nowSeconds: number): boolean {
+    this.evict(nowSeconds);
+    const id = `${keyId}\u0000${nonce}`;
+    if (this.seen.has(id)) return false;
+    if (this.seen.size >= this.maxEntries) throw new AttexError('auth.replay-cache-full', 'too many signed requests in the freshness window; retry later');
+    this.seen.set(id, nowSeconds);
+    return true;
+  }
+
+  private evict(nowSeconds: number): void {
+    // Map iteration is insertion order, which is (almost) time order: stop at the first fresh entry.
+    for (const [id, at] of this.seen) {
+      if (nowSeconds - at <= this.windowSeconds) break;
+      this.seen.delete(id);
+    }
+  }
+}
