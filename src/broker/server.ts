@@ -79,6 +79,8 @@ export interface BrokerServer {
 
 /** How long close() lets requests in flight finish before it cuts the connections left. */
 const CLOSE_GRACE_MS = 2_000;
+/** How long close() then waits for the handlers of cut requests (verification, audit writes). */
+const WORK_GRACE_MS = 30_000;
 
 /** KBS bodies are shallow JSON (evidence is a few levels deep); far deeper is not a KBS body. */
 const MAX_JSON_DEPTH = 64;
@@ -212,6 +214,20 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 
+  // Handlers still at work (verifying, auditing): close() waits for them.
+  const work = new Set<Promise<unknown>>();
+  function tracked<T>(p: Promise<T>): Promise<T> {
+    work.add(p);
+    void p.then(() => work.delete(p), () => work.delete(p));
+    return p;
+  }
+  // While closing, each response ends its connection, so a keep-alive client does not hold
+  // the shutdown until the cut.
+  let closing = false;
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   const sockets = new Set<Socket>();
   app.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -252,7 +268,10 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
   });
 
   /** Every refusal: logged if internal, audited once, sent as problem+json. */
-  async function refuse(problem: BrokerProblem, req: FastifyRequest, reply: FastifyReply, err: unknown = problem) {
+  function refuse(problem: BrokerProblem, req: FastifyRequest, reply: FastifyReply, err: unknown = problem) {
+    return tracked(refuseNow(problem, req, reply, err));
+  }
+  async function refuseNow(problem: BrokerProblem, req: FastifyRequest, reply: FastifyReply, err: unknown) {
     if (problem.problem === 'Internal') {
       // Only the error's code reaches the log: messages of deep failures may quote inputs.
       req.log.error({ code: (err as { code?: string }).code ?? 'unknown', name: (err as Error).name }, 'broker request failed');
@@ -288,7 +307,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
   };
   app.post<{ Body: KbsAttestation }>('/kbs/v0/attest', { schema: { body: attestationSchema }, preParsing: attestPreParsing }, async (req, reply) => {
     const cookie = readSessionCookie(req.headers.cookie);
-    const { token, session } = await handleAttest(ctx, cookie, req.body);
+    const { token, session } = await tracked(handleAttest(ctx, cookie, req.body));
     reply.header('set-cookie', setCookie(session.id, (session.expiresAt - ctx.clock().getTime()) / 1000));
     return { token };
   });
@@ -297,7 +316,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
     '/kbs/v0/resource/:repository/:type/:tag',
     { schema: { params: resourceParamsSchema } },
     async (req, reply) => {
-      const jwe = await handleResource(ctx, req.params, readSessionCookie(req.headers.cookie), req.headers.authorization);
+      const jwe = await tracked(handleResource(ctx, req.params, readSessionCookie(req.headers.cookie), req.headers.authorization));
       reply.header('cache-control', 'no-store');
       return jwe;
     },
@@ -313,6 +332,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
       return app.listen({ port: l.port ?? 0, host: l.host ?? '127.0.0.1' });
     },
     async close() {
+      closing = true;
       // Requests in flight get CLOSE_GRACE_MS to finish; connections still open then (idle,
       // never used, or in a TLS handshake, which the HTTP server does not track) are cut, so a
       // client cannot hold the broker's shutdown.
@@ -324,6 +344,11 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
       } finally {
         clearTimeout(cut);
       }
+      // A cut request's handler may still be verifying or auditing: the owner closes the audit
+      // log and unlocks the state directory only after it (or WORK_GRACE_MS) is over.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...work]), new Promise<void>((resolve) => (timer = setTimeout(resolve, WORK_GRACE_MS)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -206,7 +206,7 @@ export async function guestFetch(req: GuestRequest, ctx: FetchContext): Promise<
     if (guarded.length > 0 && encoding !== undefined && String(encoding).trim().toLowerCase() !== 'identity') {
       return err('denied', 'the response is encoded (content-encoding) although identity was asked for while the run holds secrets; it is withheld from the guest');
     }
-    if (quotesAnySecret(guarded, body, outHeaders)) {
+    if (await quotesAnySecret(guarded, body, outHeaders)) {
       return err('denied', 'the response quotes a secret the run has used; it is withheld from the guest');
     }
     return { tag: 'ok', val: { status: res.statusCode, headers: outHeaders, body: new Uint8Array(body) } };

@@ -50,20 +50,29 @@ export function secretForms(secret: Uint8Array): string[] {
   return [...new Set(forms.map((f) => f.toLowerCase()))].filter((f) => f.length > 0);
 }
 
-/** Whether a response's body or header lines hold a form of any of `secrets`. */
-export function quotesAnySecret(secrets: readonly Uint8Array[], body: Uint8Array, headers: ReadonlyArray<readonly [string, string]>): boolean {
-  if (secrets.length === 0) return false;
-  // Lower-cased latin1 views (each byte stays one character), and the body without line breaks
-  // too: MIME base64 wraps its lines every 76 characters.
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1').toLowerCase();
-  const haystacks = [text, headers.map(([n, v]) => `${n}: ${v}`).join('\n').toLowerCase()];
-  if (/[\r\n]/.test(text)) haystacks.push(text.replace(/[\r\n]+/g, ''));
-  const seen = new Set<string>();
-  for (const secret of secrets) {
-    const key = Buffer.from(secret).toString('latin1');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    for (const form of secretForms(secret)) if (haystacks.some((h) => h.includes(form))) return true;
+/** Bodies are searched a mebibyte at a time, yielding in between: a response may be 256 MiB. */
+const CHUNK = 1 << 20;
+
+/**
+ * Whether a response's body or header lines hold a form of any of `secrets`. Case is ignored, and
+ * the body is searched with its line breaks removed too, since MIME base64 wraps its lines every
+ * 76 characters.
+ */
+export async function quotesAnySecret(secrets: readonly Uint8Array[], body: Uint8Array, headers: ReadonlyArray<readonly [string, string]>): Promise<boolean> {
+  const forms = [...new Set(secrets.flatMap((s) => secretForms(s)))];
+  if (forms.length === 0) return false;
+  const found = (text: string) => forms.some((f) => text.includes(f));
+  if (found(headers.map(([n, v]) => `${n}: ${v}`).join('\n').toLowerCase())) return true;
+  // Chunks overlap by enough raw bytes for the longest form, line breaks included, to fit whole.
+  const longest = Math.max(...forms.map((f) => f.length));
+  const overlap = 2 * longest + 2;
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  for (let start = 0; start < bytes.length; start += CHUNK) {
+    const end = Math.min(bytes.length, start + CHUNK + overlap);
+    // latin1: each byte stays one character.
+    const text = bytes.toString('latin1', start, end).toLowerCase();
+    if (found(text) || (/[\r\n]/.test(text) && found(text.replace(/[\r\n]+/g, '')))) return true;
+    if (end < bytes.length) await new Promise((resolve) => setImmediate(resolve));
   }
   return false;
 }

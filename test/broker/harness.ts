@@ -61,6 +61,8 @@ export interface StartOptions {
   readonly port?: number;
   readonly rateLimit?: { readonly ratePerSecond: number; readonly burst: number };
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** Hold every evidence verification this long (a slow verifier, e.g. fetching collateral). */
+  readonly verifyDelayMs?: number;
 }
 
 export async function startBroker(o: StartOptions): Promise<TestBroker> {
@@ -77,10 +79,16 @@ export async function startBroker(o: StartOptions): Promise<TestBroker> {
   const logger = pino({ level: 'debug', redact: { paths: (await import('../../src/broker/server.ts')).LOG_REDACT_PATHS, censor: '[redacted]' } }, {
     write: (line: string) => void logs.push(line),
   });
+  const delay = o.verifyDelayMs;
   const broker = await openBroker({
     stateDir,
     operatorKey: OPERATOR_KEY,
-    verifier,
+    verifier: delay === undefined ? verifier : Object.assign(Object.create(verifier) as typeof verifier, {
+      verify: async (...args: Parameters<typeof verifier.verify>) => {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        return verifier.verify(...args);
+      },
+    }),
     resourcePolicy: loadResourcePolicy(o.resourcePolicy),
     logger,
     checkpointInterval: 0,

@@ -45,30 +45,73 @@ afterAll(async () => {
 });
 
 describe('shutdown', () => {
-  it('finishes the request in flight and answers one that arrives while closing with a problem', async () => {
+  it('finishes the request in flight, ending its connection, and answers one that arrives while closing with a problem', async () => {
     const b = await startBroker({ sim, dir: tmp.dir, resourcePolicy: policyFor(m) });
     const auditBefore = b.broker.ledger.size;
-    // The first request's body is held back (the server has its headers once it answers 100
-    // Continue), so its connection is busy when close() begins and a second request can follow
-    // it on that connection.
+    // Each request's body is held back (the server has its headers once it answers 100
+    // Continue), so both connections are busy when close() begins.
     const body = JSON.stringify({ version: '0.4.0', tee: 'snp', 'extra-params': '' });
-    const { socket, closed } = await rawConnection(b.url);
-    const continued = new Promise((r) => socket.once('data', r));
-    socket.write(`POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
-    expect(String(await continued)).toMatch(/^HTTP\/1\.1 100 /);
+    const busy = async () => {
+      const conn = await rawConnection(b.url);
+      const continued = new Promise((r) => conn.socket.once('data', r));
+      conn.socket.write(`POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`);
+      expect(String(await continued)).toMatch(/^HTTP\/1\.1 100 /);
+      return conn;
+    };
+    const [one, two] = [await busy(), await busy()];
+    const fresh = await rawConnection(b.url); // open, nothing sent yet
     const closing = b.close();
     await new Promise((r) => setTimeout(r, 50));
-    socket.write(`${body}GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\n\r\n`);
-    const [, first = '', second = ''] = (await closed).split(/(?=HTTP\/1\.1 )/);
-    await closing;
-    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    // The first finishes; its response ends the connection, so a request pipelined behind it is
+    // not read. The second connection's next request is refused with a problem.
+    one.socket.write(`${body}GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const [, first = '', pipelined = ''] = (await one.closed).split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/^HTTP\/1\.1 200 [^]*connection: close/i);
     expect(JSON.parse(first.slice(first.indexOf('\r\n\r\n') + 4))).toHaveProperty('nonce');
-    expect(second).toMatch(/^HTTP\/1\.1 503 [^]*content-type: application\/problem\+json[^]*"code":"broker\.shutting-down"/i);
-    expect(second).toMatch(/retry-after: 1/i);
-    expect(second).not.toContain('lifecycle-secret');
+    expect(pipelined).toBe('');
+    two.socket.write(`${body.slice(0, -1)}`);
+    const second = await new Promise<string>((resolve) => {
+      two.socket.once('data', (d: Buffer) => resolve(String(d)));
+      two.socket.write(`}`);
+    });
+    fresh.socket.write(`GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const late = await fresh.closed;
+    await closing;
+    expect(second).toMatch(/^HTTP\/1\.1 200 /);
+    expect(late).toMatch(/^HTTP\/1\.1 503 [^]*content-type: application\/problem\+json[^]*"code":"broker\.shutting-down"/i);
+    expect(late).toMatch(/retry-after: 1/i);
+    expect(late + second).not.toContain('lifecycle-secret');
     // Issuing a nonce is not audited, and a request refused while closing is not either (the
     // audit log may already be closing).
     expect(b.broker.ledger.size).toBe(auditBefore);
+  });
+});
+
+describe('shutdown with slow work and keep-alive clients', () => {
+  it('cuts a request past the grace period but waits for its handler before the audit log closes', async () => {
+    const b = await startBroker({ sim, dir: tmp.dir, resourcePolicy: policyFor(m), verifyDelayMs: 2500 });
+    const { cookie, nonce } = await auth(b.url);
+    const key = await teeKey();
+    const attest = call(`${b.url}/kbs/v0/attest`, { headers: { cookie }, body: await attestationFor(sim, { nonce, 'tee-pubkey': key.pub }) }).then(() => 'answered', () => 'cut');
+    await new Promise((r) => setTimeout(r, 50));
+    const start = performance.now();
+    await b.close();
+    expect(await attest).toBe('cut');
+    // close() returned only once the attestation's handler had finished with the audit log.
+    expect(performance.now() - start).toBeGreaterThan(2300);
+    expect(b.logs.filter((l) => l.includes('broker.audit'))).toEqual([]);
+  });
+
+  it('ends keep-alive connections with the responses it sends while closing', async () => {
+    const b = await startBroker({ sim, dir: tmp.dir, resourcePolicy: policyFor(m), verifyDelayMs: 300 });
+    const { cookie, nonce } = await auth(b.url);
+    const key = await teeKey();
+    const attest = call(`${b.url}/kbs/v0/attest`, { headers: { cookie }, body: await attestationFor(sim, { nonce, 'tee-pubkey': key.pub }) });
+    await new Promise((r) => setTimeout(r, 50));
+    const start = performance.now();
+    await b.close();
+    expect((await attest).status).toBe(200);
+    expect(performance.now() - start).toBeLessThan(1500);
   });
 });
 

@@ -7,7 +7,7 @@ const text = 'sk_live_AbC/dEf+GhI&jk9Qz';
 const quoted = (body: string, headers: Array<[string, string]> = []) => quotesAnySecret([secret], new TextEncoder().encode(body), headers);
 
 describe('a response that quotes a secret', () => {
-  it('is found in the encodings an echo is likely to use, whatever their case', () => {
+  it('is found in the encodings an echo is likely to use, whatever their case', async () => {
     const echoes: Array<[string, string]> = [
       ['as sent', `{"authorization":"Bearer ${text}"}`],
       ['upper-cased', text.toUpperCase()],
@@ -21,28 +21,44 @@ describe('a response that quotes a secret', () => {
       ['hex', Buffer.from(text).toString('hex').toUpperCase()],
       ['MIME base64 of the whole request', Buffer.from(`GET / HTTP/1.1\r\nauthorization: Bearer ${text}\r\n\r\n`).toString('base64').replace(/(.{76})/g, '$1\r\n')],
     ];
-    for (const [what, body] of echoes) expect([what, quoted(body)]).toEqual([what, true]);
-    expect(quoted('{}', [['x-seen', `token ${text.toLowerCase()}`]])).toBe(true);
+    for (const [what, body] of echoes) expect([what, await quoted(body)]).toEqual([what, true]);
+    expect(await quoted('{}', [['x-seen', `token ${text.toLowerCase()}`]])).toBe(true);
   });
 
-  it('is found in base64 at every alignment, in both alphabets', () => {
+  it('is found in base64 at every alignment, in both alphabets', async () => {
     for (let trial = 0; trial < 20; trial++) {
       const value = randomBytes(10 + trial);
       for (let before = 0; before < 4; before++) {
         for (let after = 0; after < 4; after++) {
           const framed = Buffer.concat([randomBytes(before), value, randomBytes(after)]);
           for (const encoded of [framed.toString('base64'), framed.toString('base64url')]) {
-            expect(quotesAnySecret([value], new TextEncoder().encode(`x ${encoded} y`), []), `${before}/${after}`).toBe(true);
+            expect(await quotesAnySecret([value], new TextEncoder().encode(`x ${encoded} y`), []), `${before}/${after}`).toBe(true);
           }
         }
       }
     }
   });
 
-  it('is not found in an ordinary response, and an empty secret matches nothing', () => {
-    expect(quoted(JSON.stringify({ price: 42.5, currency: 'EUR', note: 'sk_live_ prefix only' }))).toBe(false);
-    expect(quotesAnySecret([new Uint8Array()], new TextEncoder().encode('anything'), [['a', 'b']])).toBe(false);
-    expect(quotesAnySecret([], new TextEncoder().encode(text), [])).toBe(false);
+  it('is found across the seams of a large body, which is searched without stalling the event loop', async () => {
+    const size = 8 << 20;
+    for (const at of [(1 << 20) - 5, (3 << 20) - 12, size - text.length]) {
+      const body = Buffer.alloc(size, 'x');
+      body.write(text, at, 'latin1');
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 1);
+      const start = performance.now();
+      expect(await quotesAnySecret([secret], body, []), String(at)).toBe(true);
+      clearInterval(ticker);
+      // Yielding between chunks lets timers run while a long body is searched.
+      if (at > 2 << 20) expect(ticks, String(performance.now() - start)).toBeGreaterThan(0);
+    }
+    expect(await quotesAnySecret([secret], Buffer.alloc(size, 'x'), [])).toBe(false);
+  });
+
+  it('is not found in an ordinary response, and an empty secret matches nothing', async () => {
+    expect(await quoted(JSON.stringify({ price: 42.5, currency: 'EUR', note: 'sk_live_ prefix only' }))).toBe(false);
+    expect(await quotesAnySecret([new Uint8Array()], new TextEncoder().encode('anything'), [['a', 'b']])).toBe(false);
+    expect(await quotesAnySecret([], new TextEncoder().encode(text), [])).toBe(false);
     expect(secretForms(new Uint8Array())).toEqual([]);
   });
 });
