@@ -13,6 +13,7 @@ import { AttexError } from '../errors/index.ts';
 import { ReplayCache, verifyRequest, type VerifiedRequestSignature } from '../httpsig/index.ts';
 import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
 import { createMetrics, type ExecutorMetrics } from './metrics.ts';
+import { type ConnectionTracker, trackConnections } from './connections.ts';
 import { clientErrorResponder, problemFrom, refuseWhileClosing, sendProblem } from './problem.ts';
 import { routeSchemas, OPENAPI_INFO } from './schemas.ts';
 import type { Caller, ExecutorService } from './service.ts';
@@ -52,6 +53,8 @@ export interface ExecutorApp {
   readonly app: FastifyInstance;
   readonly metrics: ExecutorMetrics;
   readonly queue: DispatchQueue;
+  /** For shutdown: end idle connections at once, cut the rest when the grace period is over. */
+  readonly connections: ConnectionTracker;
 }
 
 export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> {
@@ -135,6 +138,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problemFrom(new AttexError('request.not-found', 'no such route'), req.url)));
 
+  const connections = trackConnections(app);
   refuseWhileClosing(app, (req, reply) => {
     metrics.rejected.inc({ reason: 'server.shutting-down' });
     void sendProblem(reply, problemFrom(new AttexError('server.shutting-down', 'the executor is shutting down; retry on another instance'), req.url), 1);
@@ -232,5 +236,5 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  return { app, metrics, queue };
+  return { app, metrics, queue, connections };
 }

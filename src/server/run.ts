@@ -92,10 +92,14 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
       closing ??= (async () => {
         // fastify stops accepting, answers 503 to new requests and waits for in-flight ones
         // (up to the grace period); then the pool stops, secrets are wiped and the log flushed.
+        // Connections with no request in progress end now; those still open after the grace
+        // period are cut, so nothing keeps the process alive.
         let timer: NodeJS.Timeout | undefined;
         const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.limits.shutdownGraceMs)));
+        http.connections.beginClose();
         await Promise.race([Promise.all([http.app.close(), http.queue.drain()]), grace]);
         clearTimeout(timer);
+        http.connections.destroyAll();
         await executor.close();
       })();
       return closing;
