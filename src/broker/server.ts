@@ -4,12 +4,12 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
-import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
 import { CallerRateLimiter, type RateLimit } from '../server/admission.ts';
+import { trackConnections } from '../server/connections.ts';
 import { clientErrorResponder, refuseWhileClosing } from '../server/problem.ts';
 import { jsonNestsDeeperThan } from '../util/index.ts';
 import type { AuditEvent, AuditLog } from './audit.ts';
@@ -223,16 +223,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
   }
   // While closing, each response ends its connection, so a keep-alive client does not hold
   // the shutdown until the cut.
-  let closing = false;
-  app.addHook('onSend', async (_req, reply) => {
-    if (closing) reply.header('connection', 'close');
-  });
-
-  const sockets = new Set<Socket>();
-  app.server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
+  const connections = trackConnections(app as unknown as FastifyInstance);
 
   // Refused before parsing, verification or auditing: a flood cannot grow the audit log or burn CPU.
   const limiter = new CallerRateLimiter(opts.rateLimit ?? { ratePerSecond: 50, burst: 100 });
@@ -332,13 +323,11 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
       return app.listen({ port: l.port ?? 0, host: l.host ?? '127.0.0.1' });
     },
     async close() {
-      closing = true;
+      connections.beginClose();
       // Requests in flight get CLOSE_GRACE_MS to finish; connections still open then (idle,
       // never used, or in a TLS handshake, which the HTTP server does not track) are cut, so a
       // client cannot hold the broker's shutdown.
-      const cut = setTimeout(() => {
-        for (const socket of sockets) socket.destroy();
-      }, CLOSE_GRACE_MS);
+      const cut = setTimeout(() => connections.destroyAll(), CLOSE_GRACE_MS);
       try {
         await app.close();
       } finally {

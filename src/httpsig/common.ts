@@ -26,4 +26,3 @@ export interface VerifiedRequestSignature {
 export function contentDigest(body: Uint8Array): string {
   return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
 }
-

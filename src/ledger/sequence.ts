@@ -174,8 +174,8 @@ interface Pending {
 /**
  * Group commit over one append-only file. `append` resolves with the record's file offset only
  * after its write is durable (O_DSYNC, or an fdatasync after it). `onDurable` runs
- * synchronously, in file order, for each batch before any of its promises resolve. After an I/O error the writer is failed:
- * the file state is unknown, so every later append is refused.
+ * synchronously, in file order, for each batch before any of its promises resolve. After an I/O
+ * error the writer is failed: the file state is unknown, so every later append is refused.
  */
 export class GroupCommitWriter {
   #file: FileHandle;

@@ -1,42 +1,64 @@
 /**
- * What a plain-HTTP server needs to shut down promptly: which connections carry a request in
- * progress. Node's own closeIdleConnections() passes over a connection that never sent a
- * request (a load balancer's pre-opened one, say), and a keep-alive connection whose response
- * finishes during shutdown goes idle with nobody to close it; either held the executor's
- * shutdown for its whole grace period and kept the process alive after it.
+ * What an HTTP server needs to shut down promptly. Node's own closeIdleConnections() passes over
+ * a connection that never sent a request (a load balancer's pre-opened one, say) and a TLS socket
+ * still in its handshake, and a keep-alive connection whose response finishes during shutdown
+ * goes idle with nobody to close it; any of them held shutdown for its whole grace period and
+ * kept the process alive after it. Shared by the executor and the broker.
  */
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 
 export interface ConnectionTracker {
-  /** Shutdown begins: end every connection with no request in progress; responses from now on close theirs. */
+  /** Shutdown begins: every response from now on ends its connection. */
   beginClose(): void;
+  /** End every connection with no request in progress (TLS ones still in their handshake excepted). */
+  closeIdle(): void;
   /** Cut every connection still open (the grace period is over). */
   destroyAll(): void;
 }
 
 export function trackConnections(app: FastifyInstance): ConnectionTracker {
+  // Every TCP connection, to cut them all at the end.
+  const sockets = new Set<Socket>();
+  // Requests in progress per socket the requests arrive on (the TLS socket, on an HTTPS server).
   const requests = new Map<Socket, number>();
   let closing = false;
+  const forget = (socket: Socket, set: { delete(s: Socket): unknown }) => socket.once('close', () => set.delete(socket));
   app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    forget(socket, sockets);
+  });
+  app.server.on(app.server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
     requests.set(socket, 0);
-    socket.once('close', () => requests.delete(socket));
+    forget(socket, requests);
   });
   const count = (socket: Socket, by: number) => {
     const n = requests.get(socket);
     if (n !== undefined) requests.set(socket, n + by);
   };
-  app.addHook('onRequest', async (req) => count(req.raw.socket, 1));
-  app.addHook('onResponse', async (req) => count(req.raw.socket, -1));
-  app.addHook('onSend', async (_req, reply) => {
+  // Callback hooks, not async ones: they run on every request.
+  app.addHook('onRequest', (req, _reply, done) => {
+    count(req.raw.socket, 1);
+    done();
+  });
+  app.addHook('onResponse', (req, _reply, done) => {
+    count(req.raw.socket, -1);
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   return {
     beginClose() {
       closing = true;
+    },
+    closeIdle() {
       for (const [socket, n] of requests) if (n <= 0) socket.destroy();
     },
     destroyAll() {
+      for (const socket of sockets) socket.destroy();
       for (const socket of requests.keys()) socket.destroy();
     },
   };

@@ -97,6 +97,7 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
         let timer: NodeJS.Timeout | undefined;
         const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.limits.shutdownGraceMs)));
         http.connections.beginClose();
+        http.connections.closeIdle();
         await Promise.race([Promise.all([http.app.close(), http.queue.drain()]), grace]);
         clearTimeout(timer);
         http.connections.destroyAll();

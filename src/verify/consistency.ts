@@ -75,7 +75,8 @@ export function hostGranted(used: string, granted: readonly string[]): boolean {
   const u = hostPort(used);
   return granted.some((grant) => {
     const g = hostPort(grant);
-    const nameMatches = g.host.startsWith('*.') ? u.host.endsWith(g.host.slice(1)) && u.host.length > g.host.length - 1 : u.host === g.host;
+    const suffix = g.host.startsWith('*.') ? g.host.slice(1) : undefined; // `.example.com`
+    const nameMatches = suffix === undefined ? u.host === g.host : u.host.length > suffix.length && u.host.endsWith(suffix);
     if (!nameMatches) return false;
     if (u.port === g.port) return true;
     const explicit = u.port ?? g.port;

@@ -13,7 +13,7 @@ import { brokerPaths, lockStateDir, openAuditLedger, openBroker } from '../../br
 import { loadBrokerVerifier } from '../../broker/wiring.ts';
 import { verifyDsse } from '../../receipts/index.ts';
 import { loadOrCreateAuditSigner } from '../../broker/audit.ts';
-import { checkBrokerTls, createBrokerLogger } from '../../broker/server.ts';
+import { createBrokerLogger } from '../../broker/server.ts';
 
 const DEFAULT_STATE = '.attex/broker';
 const DEFAULT_SIM_STATE = '.attex/sim';
@@ -186,7 +186,6 @@ async function serve(argv: string[], io: CommandIO): Promise<number> {
       throw new UsageError(`${flag} ${file}: cannot read it (${err.code ?? 'error'})`);
     });
   const tls = values['tls-cert'] === undefined ? undefined : { cert: await readTlsFile('--tls-cert', values['tls-cert']), key: await readTlsFile('--tls-key', values['tls-key']!) };
-  if (tls) checkBrokerTls(tls);
   const broker = await openBroker({
     ...(tls ? { tls } : {}),
     stateDir: dir,
