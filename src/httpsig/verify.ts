@@ -1,5 +1,6 @@
 /** Verifying a signed dispatch request: digest, our member, freshness, the signature, the nonce. */
-import { type KeyObject, verify as edVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { verifyEd25519Sodium } from '../ed25519/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { DEFAULT_MAX_SKEW_SECONDS, type HttpRequestParts, SIGNATURE_LABEL, type VerifiedRequestSignature, contentDigest } from './common.ts';
 import { type OurSignature, readSignature } from './member.ts';
@@ -49,17 +50,24 @@ export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOp
 
   const url = new URL(req.url, 'http://attex.invalid');
   const base = signatureBase(req, url, ours);
-  let ok: boolean;
-  try {
-    ok = edVerify(null, Buffer.from(base), key, ours.signatureBytes);
-  } catch (err) {
-    throw new AttexError('auth.bad-signature', `signature does not verify: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!ok) throw new AttexError('auth.bad-signature', 'signature does not verify with the caller key');
+  if (!verifyEd25519Sodium(ours.signatureBytes, Buffer.from(base), rawKey(key))) throw new AttexError('auth.bad-signature', 'signature does not verify with the caller key');
   if (!opts.replay.remember(ours.keyId, ours.nonce, nowSeconds)) {
     throw new AttexError('auth.replayed', 'this signed request was already received (nonce reused)');
   }
   return { keyId: ours.keyId, signatureInput: ours.signatureInput, signature: ours.signature, contentDigest: digest, created: ours.created, nonce: ours.nonce };
+}
+
+const rawKeys = new WeakMap<KeyObject, Uint8Array>();
+
+/** The raw 32 bytes of a caller's Ed25519 public key (empty for any other key: it verifies nothing). */
+function rawKey(key: KeyObject): Uint8Array {
+  let raw = rawKeys.get(key);
+  if (raw === undefined) {
+    const x = key.type === 'public' && key.asymmetricKeyType === 'ed25519' ? key.export({ format: 'jwk' }).x : undefined;
+    raw = typeof x === 'string' ? new Uint8Array(Buffer.from(x, 'base64url')) : new Uint8Array(0);
+    rawKeys.set(key, raw);
+  }
+  return raw;
 }
 
 /**

@@ -4,7 +4,8 @@
  * signatures by unknown keys are ignored, a signature by a known key that fails is an error,
  * and at least one known key must have signed.
  */
-import { type KeyObject, createHash, createPrivateKey, createPublicKey, sign as edSign, verify as edVerify } from 'node:crypto';
+import { type KeyObject, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
+import { ed25519Signer, verifyEd25519Sodium } from '../ed25519/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { toHex } from '../util/index.ts';
 import { fromBase64Strict, toBase64 } from './encoding.ts';
@@ -94,18 +95,17 @@ export function parseVerifierKey(vkey: string): NoteVerifier {
 }
 
 function makeVerifier(name: string, type: number, publicKey: Uint8Array, keyHash: number): NoteVerifier {
-  const keyObject = ed25519PublicKey(publicKey);
   return {
     name,
     type,
     keyHash,
     publicKey,
     verify(text, signature) {
-      if (type === KEY_TYPE_ED25519) return signature.length === 64 && edVerify(null, text, keyObject, signature);
+      if (type === KEY_TYPE_ED25519) return verifyEd25519Sodium(signature, text, publicKey);
       if (signature.length !== 72) return false;
       const timestamp = readTimestamp(signature);
       if (timestamp === null) return false;
-      return edVerify(null, cosignedMessage(timestamp, text), keyObject, signature.subarray(8));
+      return verifyEd25519Sodium(signature.subarray(8), cosignedMessage(timestamp, text), publicKey);
     },
   };
 }
@@ -134,22 +134,22 @@ export function rawPublicKey(key: KeyObject): Uint8Array {
 }
 
 function requirePrivateEd25519(key: KeyObject): KeyObject {
-  if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw new AttexError('ledger.key-invalid', 'signer needs an Ed25519 private KeyObject');
+  if (key?.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw new AttexError('ledger.key-invalid', 'signer needs an Ed25519 private KeyObject');
   return key;
 }
 
 /** A type 0x01 Ed25519 note signer (the log key). */
 export function createNoteSigner(name: string, privateKey: KeyObject): NoteSigner {
-  const key = requirePrivateEd25519(privateKey);
-  const publicKey = rawPublicKey(key);
+  const signer = ed25519Signer(requirePrivateEd25519(privateKey));
+  const publicKey = signer.publicKey;
   if (!isValidKeyName(name)) throw new AttexError('ledger.key-invalid', 'key name must be non-empty without spaces or "+"');
-  return { name, type: KEY_TYPE_ED25519, publicKey, keyHash: computeKeyHash(name, KEY_TYPE_ED25519, publicKey), sign: (text) => new Uint8Array(edSign(null, text, key)) };
+  return { name, type: KEY_TYPE_ED25519, publicKey, keyHash: computeKeyHash(name, KEY_TYPE_ED25519, publicKey), sign: (text) => signer.sign(text) };
 }
 
 /** A tlog-cosignature/v1 (type 0x04) witness signer; `clock` supplies the cosignature time. */
 export function createCosigner(name: string, privateKey: KeyObject, clock: () => Date = () => new Date()): NoteSigner {
-  const key = requirePrivateEd25519(privateKey);
-  const publicKey = rawPublicKey(key);
+  const signer = ed25519Signer(requirePrivateEd25519(privateKey));
+  const publicKey = signer.publicKey;
   if (!isValidKeyName(name)) throw new AttexError('ledger.key-invalid', 'key name must be non-empty without spaces or "+"');
   return {
     name,
@@ -161,7 +161,7 @@ export function createCosigner(name: string, privateKey: KeyObject, clock: () =>
       if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw new AttexError('ledger.invalid-argument', 'cosignature time must be after the epoch');
       const out = Buffer.alloc(72);
       out.writeBigUInt64BE(BigInt(timestamp), 0);
-      Buffer.from(edSign(null, cosignedMessage(timestamp, text), key)).copy(out, 8);
+      out.set(signer.sign(cosignedMessage(timestamp, text)), 8);
       return new Uint8Array(out);
     },
   };

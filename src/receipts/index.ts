@@ -5,7 +5,7 @@
 export { IN_TOTO_PAYLOAD_TYPE, MAX_ENVELOPE_BYTES, pae, parseDsse, signDsse, verifyDsse } from './dsse.ts';
 export type { DsseEnvelope, DsseSignature, ReceiptSigner, VerifiedDsse } from './dsse.ts';
 export { createReceiptSigner, ed25519PrivateKeyFromSeed, rawEd25519PublicKey } from './signer.ts';
-import './ed25519-node.ts'; // Node entry: node:crypto verification (strict, same verdicts as noble)
+import './ed25519-node.ts'; // Node entry: libsodium verification (strict, same verdicts as noble)
 export { sslibKeyId, sslibKeyJson, useEd25519Verifier, verifyEd25519, verifyEd25519Portable } from './ed25519.ts';
 export { verifyEd25519Node } from './ed25519-node.ts';
 export { decodeBase64, decodeBase64Canonical, encodeBase64 } from './base64.ts';

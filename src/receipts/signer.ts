@@ -1,8 +1,9 @@
 /**
- * The executor's receipt signer on node:crypto (about 10x faster than a pure-JS signer here).
- * The private key stays inside the KeyObject; the signer exposes only the public half.
+ * The executor's receipt signer, on libsodium (src/ed25519). The signer exposes only the public
+ * half; the secret key stays in the KeyObject and in libsodium's guarded memory.
  */
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { ed25519Signer } from '../ed25519/index.ts';
 import { AttexError } from '../errors/index.ts';
 import type { ReceiptSigner } from './dsse.ts';
 import { sslibKeyId } from './ed25519.ts';
@@ -12,13 +13,10 @@ export function createReceiptSigner(privateKey?: KeyObject): ReceiptSigner {
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
     throw new AttexError('receipt.key', 'receipt signer needs an Ed25519 private key');
   }
-  const publicKeyRaw = rawEd25519PublicKey(createPublicKey(key));
+  const signer = ed25519Signer(key);
+  const publicKeyRaw = signer.publicKey;
   const keyId = sslibKeyId(publicKeyRaw);
-  return {
-    publicKeyRaw,
-    keyId,
-    sign: (message: Uint8Array) => new Uint8Array(sign(null, message, key)),
-  };
+  return { publicKeyRaw, keyId, sign: (message: Uint8Array) => signer.sign(message) };
 }
 
 /** The raw 32 bytes of an Ed25519 public KeyObject. */
