@@ -44,9 +44,11 @@ export async function exportLedger(ledger: Ledger, outDir: string, opts: ExportO
   const { size } = parseCheckpoint(note.slice(0, note.lastIndexOf('\n\n') + 1));
   let consistency: string | undefined;
   if (opts.sinceSize !== undefined) {
-    const old = ledger.checkpointAt(opts.sinceSize);
-    if (old === undefined || opts.sinceSize < 1 || opts.sinceSize > size) {
-      throw new AttexError('ledger.invalid-argument', `no published checkpoint of size ${opts.sinceSize} (published: ${ledger.publishedSizes().join(', ')})`);
+    const old = opts.sinceSize >= 1 && opts.sinceSize <= size ? await ledger.checkpointAt(opts.sinceSize) : undefined;
+    if (old === undefined) {
+      const sizes = ledger.publishedSizes();
+      const shown = sizes.length <= 12 ? sizes.join(', ') : `${sizes.slice(0, 6).join(', ')}, …, ${sizes.slice(-6).join(', ')}`;
+      throw new AttexError('ledger.invalid-argument', `no published checkpoint of size ${opts.sinceSize} (published: ${shown})`);
     }
     consistency = formatConsistencyFile({ oldSize: opts.sinceSize, proof: ledger.consistencyProof(opts.sinceSize, size), checkpoint: old });
   }
@@ -67,16 +69,22 @@ export async function exportLedger(ledger: Ledger, outDir: string, opts: ExportO
     }
     if (consistency !== undefined) await write('log/consistency', consistency);
     const sizes = ledger.publishedSizes().filter((s) => s > 0 && s <= size);
+    let earliest = 0; // sizes[earliest] is the first published size above i (i only grows)
     for (let i = 0; i < size; i++) {
       await write(`receipts/${i}.dsse.json`, await ledger.get(i));
-      const proofSize = opts.proofCheckpoint === 'earliest' ? sizes.find((s) => s > i)! : size;
+      while (sizes[earliest]! <= i) earliest++;
+      const proofSize = opts.proofCheckpoint === 'earliest' ? sizes[earliest]! : size;
       await write(`receipts/${i}.tlog-proof`, await ledger.tlogProof(i, proofSize));
     }
     await write('trust/log.vkey', `${ledger.verifierKey}\n`);
     await write('trust/executor.pub', `${toBase64(executorKey)}\n`);
     if (ledger.witnessVerifierKeys.length > 0) await write('trust/witness.vkey', ledger.witnessVerifierKeys.map((k) => `${k}\n`).join(''));
-    await rm(target, { recursive: true, force: true }); // only an empty directory can be here
-    await rename(staging, target);
+    // rename(2) replaces an empty directory and fails on one that is not (EEXIST or ENOTEMPTY):
+    // files that appeared there during the export, or a concurrent export, are never removed.
+    await rename(staging, target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new AttexError('ledger.export-exists', `${outDir} is no longer empty; the export was not written`);
+      throw err;
+    });
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;

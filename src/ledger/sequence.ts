@@ -25,7 +25,9 @@ export const RECORD_ENTRY = 1;
 export const RECORD_CHECKPOINT = 2;
 /** A checkpoint signed in the same group commit as the entries it covers (not in the checkpoint file). */
 export const RECORD_COMMIT_CHECKPOINT = 3;
-const HEADER_SIZE = 9;
+/** Bytes before a record's body: length, CRC, type. */
+export const RECORD_HEADER_SIZE = 9;
+const HEADER_SIZE = RECORD_HEADER_SIZE;
 const MAX_BODY = 1 << 20;
 
 export function encodeRecord(type: number, body: Uint8Array): Buffer {
@@ -52,6 +54,7 @@ export interface ScannedEntry {
   readonly offset: number;
   readonly length: number;
   readonly key: string | undefined;
+  /** The entry bytes: a view into the scan's buffer, valid only during the visitor call. */
   readonly entry: Uint8Array;
 }
 
@@ -119,7 +122,7 @@ export async function scanSequence(file: FileHandle, path: string, visitor: Scan
       } catch {
         corrupt(at, 'entry key is not UTF-8');
       }
-      const entry = new Uint8Array(body.subarray(2 + keyLength));
+      const entry = body.subarray(2 + keyLength);
       visitor.entry({ offset: at + HEADER_SIZE + 2 + keyLength, length: entry.length, key, entry });
     } else if (type === RECORD_CHECKPOINT || type === RECORD_COMMIT_CHECKPOINT) {
       let note = '';
@@ -233,12 +236,21 @@ export class GroupCommitWriter {
       const offsets: number[] = [];
       const records = batch.map((p) => p.record);
       let at = this.#end;
+      // Sealing signs a checkpoint: if that fails, nothing was written, so only this batch fails
+      // and the writer stays usable.
+      if (this.#seal && !this.#failure && batch.some((p) => p.seal)) {
+        let sealed: Buffer | undefined;
+        try {
+          sealed = this.#seal(records);
+        } catch (err) {
+          const failure = new AttexError('ledger.sign', `the batch's checkpoint could not be signed; nothing was written: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          for (const p of batch) p.reject(failure);
+          continue;
+        }
+        if (sealed) records.push(sealed);
+      }
       try {
         if (this.#failure) throw this.#failure;
-        if (this.#seal && batch.some((p) => p.seal)) {
-          const sealed = this.#seal(records);
-          if (sealed) records.push(sealed);
-        }
         for (const record of records) {
           offsets.push(at);
           at += record.length;

@@ -22,12 +22,14 @@ import { type Checkpoint, formatCheckpoint, openCheckpoint } from './checkpoint.
 import { fsyncDirectory, readFileIfExists, writeFileAtomic } from './files.ts';
 import { HashTree } from './hash-tree.ts';
 import { leafHash } from './merkle.ts';
+import { type CheckpointKind, type NoteLocation, PublishedIndex } from './published.ts';
 import { type NoteSigner, type NoteVerifier, createNoteSigner, formatVerifierKey, parseVerifierKey, signNote } from './note.ts';
 import {
   GroupCommitWriter,
   RECORD_CHECKPOINT,
   RECORD_COMMIT_CHECKPOINT,
   RECORD_ENTRY,
+  RECORD_HEADER_SIZE,
   SEQUENCE_MAGIC,
   encodeEntryRecord,
   encodeRecord,
@@ -51,6 +53,9 @@ export interface LedgerOptions {
 }
 
 const MAX_KEY_BYTES = 1024;
+/** setTimeout's longest delay; a longer interval would fire at once. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1;
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** The checkpoint file is one signed note: a few hundred bytes, a few KB with cosignatures. */
 const MAX_CHECKPOINT_FILE_BYTES = 1 << 20;
 
@@ -72,7 +77,8 @@ export class Ledger {
   #pendingKeys = new Set<string>();
   #signers: NoteSigner[];
   #logVerifier: NoteVerifier;
-  #published = new Map<number, string>();
+  /** Where every published checkpoint's note lies in `seq` (only the latest note is kept). */
+  #published = new PublishedIndex();
   /** Latest published checkpoint (checkpoint file or commit checkpoint). */
   #latest: { size: number; note: string } | null = null;
   /** Size of the checkpoint in the checkpoint file (and of the last type-2 record). */
@@ -84,7 +90,10 @@ export class Ledger {
   #publishing: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #interval: number;
+  /** No more appends or publications (set when close() begins). */
   #closed = false;
+  /** The sequence file is closed: nothing can be read either. */
+  #released = false;
 
   private constructor(dir: string, file: FileHandle, end: number, opts: LedgerOptions, recoveredTailBytes: number) {
     this.dir = dir;
@@ -109,26 +118,49 @@ export class Ledger {
     if (!opts?.signer?.privateKey) throw new AttexError('ledger.invalid-argument', 'Ledger.open needs a signer { name, privateKey }');
     const origin = opts.origin ?? opts.signer.name;
     if (!origin || /[\n\r]/.test(origin)) throw new AttexError('ledger.invalid-argument', 'origin must be one non-empty line');
-    if (opts.checkpointInterval !== undefined && !(Number.isFinite(opts.checkpointInterval) && opts.checkpointInterval >= 0)) {
-      throw new AttexError('ledger.invalid-argument', 'checkpointInterval must be a non-negative number of milliseconds');
+    if (opts.checkpointInterval !== undefined && !(Number.isFinite(opts.checkpointInterval) && opts.checkpointInterval >= 0 && opts.checkpointInterval <= MAX_INTERVAL_MS)) {
+      throw new AttexError('ledger.invalid-argument', `checkpointInterval must be a number of milliseconds from 0 to ${MAX_INTERVAL_MS}`);
     }
     createNoteSigner(opts.signer.name, opts.signer.privateKey); // validates the key before touching the disk
     const root = path.resolve(dir);
-    const created = await mkdir(root, { recursive: true });
-    if (created !== undefined) await fsyncDirectory(path.dirname(root));
-    await rm(path.join(root, 'tmp'), { recursive: true, force: true });
-    await mkdir(path.join(root, 'tmp'));
-    const seqPath = path.join(root, 'seq');
-    const file = await openSequenceFile(seqPath, root);
+    let file: FileHandle;
     try {
-      const entries: { offset: number; length: number; key: string | undefined; hash: Uint8Array }[] = [];
-      const recorded: RecordedCheckpoint[] = [];
+      const created = await mkdir(root, { recursive: true });
+      if (created !== undefined) await fsyncDirectory(path.dirname(root));
+      await rm(path.join(root, 'tmp'), { recursive: true, force: true });
+      await mkdir(path.join(root, 'tmp'));
+      file = await openSequenceFile(path.join(root, 'seq'), root);
+    } catch (err) {
+      throw toAttexError(err, 'ledger.io');
+    }
+    try {
+      // Built record by record as `seq` is read: open holds no more than the running ledger does.
+      const tree = new HashTree();
+      const offsets: number[] = [];
+      const lengths: number[] = [];
+      const keys = new Map<string, number>();
+      const published = new PublishedIndex();
+      const last: LastRecorded = {};
       const scan = await scanSequence(file, 'seq', {
-        entry: (e) => entries.push({ offset: e.offset, length: e.length, key: e.key, hash: leafHash(e.entry) }),
-        checkpoint: (note, offset, inFile) => recorded.push({ note, offset, entriesBefore: entries.length, inFile }),
+        entry: (e) => {
+          if (e.key !== undefined) keys.set(e.key, offsets.length);
+          offsets.push(e.offset);
+          lengths.push(e.length);
+          tree.append([leafHash(e.entry)]);
+        },
+        checkpoint: (note, offset, inFile) => {
+          // Only the size is read here; the signature and root are checked for the last record
+          // of each kind in #recover, and for older ones when they are read (#noteAt).
+          const kind: CheckpointKind = inFile ? 'file' : 'commit';
+          const size = recordedSize(note, offset);
+          const previous = last[kind];
+          if (size > offsets.length || (previous && size < previous.size)) throw new AttexError('ledger.tampered', `seq: checkpoint recorded at offset ${offset} has size ${size}, out of order`);
+          published.add(kind, { size, offset: offset + RECORD_HEADER_SIZE, length: Buffer.byteLength(note) });
+          last[kind] = { size, note, offset };
+        },
       });
       let end = scan.validLength;
-      if (scan.validLength < scan.fileLength) await refuseTruncatingAcknowledged(root, entries.length);
+      if (scan.validLength < scan.fileLength) await refuseTruncatingAcknowledged(root, offsets.length);
       if (end < SEQUENCE_MAGIC.length) {
         await file.truncate(0);
         await file.write(SEQUENCE_MAGIC, 0, SEQUENCE_MAGIC.length, 0);
@@ -139,13 +171,12 @@ export class Ledger {
         await file.sync();
       }
       const ledger = new Ledger(root, file, end, opts, Math.max(0, scan.fileLength - end));
-      ledger.#tree.append(entries.map((e) => e.hash));
-      entries.forEach((e, index) => {
-        ledger.#offsets.push(e.offset);
-        ledger.#lengths.push(e.length);
-        if (e.key !== undefined) ledger.#keys.set(e.key, index);
-      });
-      await ledger.#recover(recorded);
+      ledger.#tree = tree;
+      ledger.#offsets = offsets;
+      ledger.#lengths = lengths;
+      ledger.#keys = keys;
+      ledger.#published = published;
+      await ledger.#recover(last);
       return ledger;
     } catch (err) {
       await file.close().catch(() => undefined);
@@ -224,12 +255,13 @@ export class Ledger {
       this.#indexAtOffset.set(offsets[i]!, index);
     });
     this.#tree.append(hashes);
-    if (sealed && records.at(-1)?.[8] === RECORD_COMMIT_CHECKPOINT) this.#adopt(sealed.size, sealed.note);
+    if (sealed && records.at(-1)?.[8] === RECORD_COMMIT_CHECKPOINT) this.#adopt('commit', sealed.size, offsets.at(-1)!, sealed.note);
     if (hashes.length > 0) this.#schedulePublish();
   }
 
-  #adopt(size: number, note: string): void {
-    this.#published.set(size, note);
+  /** Index a checkpoint just recorded at `recordOffset` in `seq`; it is the latest if it is the largest. */
+  #adopt(kind: CheckpointKind, size: number, recordOffset: number, note: string): void {
+    this.#published.add(kind, { size, offset: recordOffset + RECORD_HEADER_SIZE, length: Buffer.byteLength(note) });
     if (!this.#latest || size > this.#latest.size) this.#latest = { size, note };
   }
 
@@ -237,7 +269,7 @@ export class Ledger {
   async get(index: number): Promise<Uint8Array> {
     this.#checkIndex(index);
     const out = Buffer.alloc(this.#lengths[index]!);
-    const { bytesRead } = await this.#file.read(out, 0, out.length, this.#offsets[index]!);
+    const { bytesRead } = await this.#read(out, this.#offsets[index]!);
     if (bytesRead !== out.length) throw new AttexError('ledger.corrupt', `seq: entry ${index} is cut short`);
     if (!bytesEqual(leafHash(out), this.#tree.node(0, index))) throw new AttexError('ledger.tampered', `seq: entry ${index} changed after the ledger was opened`);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
@@ -253,7 +285,7 @@ export class Ledger {
     const from = this.#offsets[start]!;
     const to = this.#offsets[start + count - 1]! + this.#lengths[start + count - 1]!;
     const span = Buffer.alloc(to - from);
-    const { bytesRead } = await this.#file.read(span, 0, span.length, from);
+    const { bytesRead } = await this.#read(span, from);
     if (bytesRead !== span.length) throw new AttexError('ledger.corrupt', `seq: entries ${start}..${start + count - 1} are cut short`);
     const out: Uint8Array[] = [];
     for (let i = start; i < start + count; i++) {
@@ -276,14 +308,55 @@ export class Ledger {
     return this.#latest.note;
   }
 
-  /** A previously published checkpoint of exactly `size`, if there was one. */
-  checkpointAt(size: number): string | undefined {
-    return this.#published.get(size);
+  /** A previously published checkpoint of exactly `size`, if there was one (read back from `seq` and verified). */
+  async checkpointAt(size: number): Promise<string | undefined> {
+    if (this.#latest?.size === size) return this.#latest.note;
+    const at = this.#published.find(size);
+    return at === undefined ? undefined : this.#noteAt(at);
   }
 
   /** Sizes of every checkpoint this log has published, ascending. */
   publishedSizes(): number[] {
-    return [...this.#published.keys()].sort((a, b) => a - b);
+    return this.#published.sizes();
+  }
+
+  // `buffer.length` bytes of `seq` from `offset`; file errors are ledger.io, a closed ledger ledger.closed.
+  async #read(buffer: Buffer, offset: number): Promise<{ bytesRead: number }> {
+    if (this.#released) throw new AttexError('ledger.closed', 'the ledger is closed');
+    try {
+      return await this.#file.read(buffer, 0, buffer.length, offset);
+    } catch (err) {
+      throw toAttexError(err, 'ledger.io');
+    }
+  }
+
+  // A recorded checkpoint note read back from `seq`, verified as open verifies the last ones.
+  async #noteAt(at: NoteLocation): Promise<string> {
+    const bytes = Buffer.alloc(at.length);
+    const { bytesRead } = await this.#read(bytes, at.offset);
+    const recordOffset = at.offset - RECORD_HEADER_SIZE;
+    if (bytesRead !== at.length) throw new AttexError('ledger.corrupt', `seq: the checkpoint recorded at offset ${recordOffset} is cut short`);
+    let note: string;
+    try {
+      note = STRICT_UTF8.decode(bytes);
+    } catch {
+      throw new AttexError('ledger.tampered', `seq: the checkpoint recorded at offset ${recordOffset} is no longer UTF-8`);
+    }
+    this.#verifyRecorded(note, at.size, recordOffset);
+    return note;
+  }
+
+  // A recorded note must verify with this log's key and origin, and give the root of its size.
+  #verifyRecorded(note: string, size: number, recordOffset: number): void {
+    let cp: Checkpoint;
+    try {
+      cp = openCheckpoint(note, { logVerifierKey: this.#logVerifier, origin: this.origin }).checkpoint;
+    } catch (err) {
+      throw new AttexError('ledger.tampered', `seq: checkpoint recorded at offset ${recordOffset} does not verify with this log's key and origin (${(err as Error).message})`, { cause: err });
+    }
+    if (cp.size !== size || !bytesEqual(cp.rootHash, this.#tree.root(cp.size))) {
+      throw new AttexError('ledger.tampered', `seq: the entries do not reproduce the root of the size-${cp.size} checkpoint recorded at offset ${recordOffset}`);
+    }
   }
 
   rootHash(size: number = this.size): Uint8Array {
@@ -324,7 +397,7 @@ export class Ledger {
       if (!this.#latest || this.#latest.size <= index) await this.publishCheckpoint();
       ({ note, size: treeSize } = this.#latest!);
     } else {
-      note = this.#published.get(size);
+      note = await this.checkpointAt(size);
       if (note === undefined) throw new AttexError('ledger.invalid-argument', `no checkpoint of size ${size} was published`);
       treeSize = size;
     }
@@ -343,21 +416,23 @@ export class Ledger {
   // type-2 record. Reuses the commit checkpoint of that size when there is one.
   async #publish(): Promise<string> {
     const size = this.#tree.size;
-    if (this.#fileSize === size) return this.#published.get(size)!;
-    await writeFullTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.#tilesSize, size);
-    this.#tilesSize = size;
-    let note = this.#published.get(size);
-    if (note === undefined) {
-      const body = formatCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] });
-      note = signNote(body, this.#signers);
+    // The latest checkpoint has the tree's size whenever one of that size was published.
+    const current = this.#latest?.size === size ? this.#latest.note : undefined;
+    if (this.#fileSize === size && current !== undefined) return current;
+    try {
+      await writeFullTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.#tilesSize, size);
+      this.#tilesSize = size;
+      const note = current ?? signNote(formatCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] }), this.#signers);
+      // Publish the file first, then record it in the sequence: a crash in between leaves a
+      // checkpoint newer than the record, which open() re-records; a file older than the record is a rollback.
+      await writeFileAtomic(path.join(this.dir, 'checkpoint'), note, path.join(this.dir, 'tmp'), true);
+      const offset = await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(note, 'utf8')));
+      this.#fileSize = size;
+      this.#adopt('file', size, offset, note);
+      return note;
+    } catch (err) {
+      throw toAttexError(err, 'ledger.io');
     }
-    // Publish the file first, then record it in the sequence: a crash in between leaves a
-    // checkpoint newer than the record, which open() re-records; a file older than the record is a rollback.
-    await writeFileAtomic(path.join(this.dir, 'checkpoint'), note, path.join(this.dir, 'tmp'), true);
-    await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(note, 'utf8')));
-    this.#fileSize = size;
-    this.#adopt(size, note);
-    return note;
   }
 
   #schedulePublish(): void {
@@ -378,6 +453,7 @@ export class Ledger {
       await this.#writer.drain();
       await this.publishCheckpoint();
     } finally {
+      this.#released = true;
       await this.#file.close();
     }
   }
@@ -386,30 +462,18 @@ export class Ledger {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.size) throw new AttexError('ledger.not-found', `no entry at index ${index} (size ${this.size})`);
   }
 
-  // Cross-check the sequence, its recorded checkpoints, the checkpoint file and the tiles.
-  async #recover(recorded: readonly RecordedCheckpoint[]): Promise<void> {
-    const trust = { logVerifierKey: this.#logVerifier, origin: this.origin };
-    // Checkpoint-file records (type 2) and commit checkpoints (type 3) each grow monotonically;
-    // the two interleave (a file publication signed at size n may be recorded after a commit
-    // checkpoint of a larger size).
-    const lastOfKind = new Map<boolean, Checkpoint>();
-    let lastFile: { size: number; note: string } | null = null;
-    for (const r of recorded) {
-      let cp: Checkpoint;
-      try {
-        cp = openCheckpoint(r.note, trust).checkpoint;
-      } catch (err) {
-        throw new AttexError('ledger.tampered', `seq: checkpoint recorded at offset ${r.offset} does not verify with this log's key and origin (${(err as Error).message})`, { cause: err });
-      }
-      const last = lastOfKind.get(r.inFile);
-      if (cp.size > r.entriesBefore || (last && cp.size < last.size)) throw new AttexError('ledger.tampered', `seq: checkpoint recorded at offset ${r.offset} has size ${cp.size}, out of order`);
-      if (!bytesEqual(cp.rootHash, this.#tree.root(cp.size))) throw new AttexError('ledger.tampered', `seq: the entries do not reproduce the root of the size-${cp.size} checkpoint recorded at offset ${r.offset}`);
-      const same = this.#published.get(cp.size);
-      if (same !== undefined && same !== r.note) throw new AttexError('ledger.tampered', `seq: two different checkpoints of size ${cp.size} are recorded (offset ${r.offset})`);
-      this.#adopt(cp.size, r.note);
-      lastOfKind.set(r.inFile, cp);
-      if (r.inFile) lastFile = { size: cp.size, note: r.note };
+  // Cross-check the sequence, its recorded checkpoints, the checkpoint file and the tiles. The
+  // last recorded checkpoint of each kind is verified here (the scan checked every record's size
+  // and order); older notes are verified when read (#noteAt), so opening costs two signature
+  // checks rather than one per group commit the log ever made. The root of the last one covers
+  // every entry before it, so no entry can have changed under an older checkpoint either.
+  async #recover(last: LastRecorded): Promise<void> {
+    const { commit, file: lastFile } = last;
+    for (const r of [commit, lastFile]) if (r) this.#verifyRecorded(r.note, r.size, r.offset);
+    if (commit && lastFile && commit.size === lastFile.size && commit.note !== lastFile.note) {
+      throw new AttexError('ledger.tampered', `seq: two different checkpoints of size ${commit.size} are recorded (offset ${lastFile.offset})`);
     }
+    for (const r of [commit, lastFile]) if (r && (!this.#latest || r.size > this.#latest.size)) this.#latest = { size: r.size, note: r.note };
     const fileNote = await readFileIfExists(path.join(this.dir, 'checkpoint'), MAX_CHECKPOINT_FILE_BYTES);
     if (fileNote === null) {
       if (lastFile) throw new AttexError('ledger.rollback', `checkpoint file is missing but the log has published a checkpoint of size ${lastFile.size}`);
@@ -417,19 +481,19 @@ export class Ledger {
       const text = fileNote.toString('utf8');
       let cp: Checkpoint;
       try {
-        cp = openCheckpoint(text, trust).checkpoint;
+        cp = openCheckpoint(text, { logVerifierKey: this.#logVerifier, origin: this.origin }).checkpoint;
       } catch (err) {
         throw new AttexError('ledger.tampered', `checkpoint file does not verify with this log's key and origin (${(err as Error).message})`, { cause: err });
       }
       if (lastFile && cp.size < lastFile.size) throw new AttexError('ledger.rollback', `checkpoint file has size ${cp.size}, below the published size ${lastFile.size}`);
       if (cp.size > this.size) throw new AttexError('ledger.rollback', `checkpoint file covers ${cp.size} entries but the sequence holds only ${this.size}: acknowledged entries are missing`);
       if (!bytesEqual(cp.rootHash, this.#tree.root(cp.size))) throw new AttexError('ledger.tampered', `checkpoint file root does not match the entries at size ${cp.size}`);
-      const recordedText = this.#published.get(cp.size);
-      if (recordedText !== undefined && text !== recordedText) throw new AttexError('ledger.tampered', 'checkpoint file differs from the checkpoint recorded at the same size');
+      const recordedAt = this.#published.find(cp.size);
+      if (recordedAt !== undefined && text !== (await this.#noteAt(recordedAt))) throw new AttexError('ledger.tampered', 'checkpoint file differs from the checkpoint recorded at the same size');
       if (!lastFile || cp.size > lastFile.size) {
         // Published just before a crash, not yet recorded: record it now.
-        await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(text, 'utf8')));
-        this.#adopt(cp.size, text);
+        const offset = await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(text, 'utf8')));
+        this.#adopt('file', cp.size, offset, text);
       }
       this.#fileSize = cp.size;
     }
@@ -438,6 +502,26 @@ export class Ledger {
     // After a crash the file may lag the commit checkpoints (or the entries): bring it up to date.
     if (this.#fileSize < this.size) await this.publishCheckpoint();
   }
+}
+
+/** The size line of a recorded checkpoint note, read without checking its signature (#recover does). */
+function recordedSize(note: string, recordOffset: number): number {
+  const size = Number(/^[^\n]+\n(0|[1-9][0-9]{0,15})\n/.exec(note)?.[1] ?? Number.NaN);
+  if (!Number.isSafeInteger(size)) throw new AttexError('ledger.tampered', `seq: the checkpoint recorded at offset ${recordOffset} has no valid size line`);
+  return size;
+}
+
+/** The last checkpoint record of each kind found in `seq`, with its note. */
+interface LastRecorded {
+  commit?: RecordedCheckpoint;
+  file?: RecordedCheckpoint;
+}
+
+interface RecordedCheckpoint {
+  readonly size: number;
+  readonly note: string;
+  /** File offset of the record. */
+  readonly offset: number;
 }
 
 /**
@@ -451,11 +535,4 @@ async function refuseTruncatingAcknowledged(root: string, entriesKept: number): 
   if (size !== undefined && Number.isSafeInteger(size) && size > entriesKept) {
     throw new AttexError('ledger.rollback', `seq ends in an incomplete record, but the checkpoint file covers ${size} entries and only ${entriesKept} precede it: acknowledged entries are damaged; nothing was truncated`);
   }
-}
-
-interface RecordedCheckpoint {
-  readonly note: string;
-  readonly offset: number;
-  readonly entriesBefore: number;
-  readonly inFile: boolean;
 }
