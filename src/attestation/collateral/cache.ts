@@ -3,9 +3,9 @@
  * atomically. A damaged or foreign entry is a miss, never an error: the cache only saves
  * requests, and everything it returns is verified by the verifiers anyway.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256, toHex } from '../../util/index.ts';
+import { readBoundedFile, sha256, toHex } from '../../util/index.ts';
 import { writeFileAtomic } from './atomic.ts';
 
 export interface CachedResponse {
@@ -33,9 +33,8 @@ export class ResponseCache {
   async get(url: string, maxAgeMs: number, nowMs: number): Promise<CachedResponse | undefined> {
     let text: string;
     try {
-      const bytes = await readFile(this.fileFor(url));
-      if (bytes.length > MAX_ENTRY_BYTES) return undefined;
-      text = bytes.toString('utf8');
+      // Only a regular file within the cap: anything else (a FIFO would block) is a miss.
+      text = (await readBoundedFile(this.fileFor(url), MAX_ENTRY_BYTES)).toString('utf8');
     } catch {
       return undefined;
     }

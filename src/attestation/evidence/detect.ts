@@ -30,6 +30,7 @@ function u32le(bytes: Uint8Array, offset: number): number {
  * - TDX quote: u16 version 4 or 5 at 0 and TEE type 0x81 (u32 LE) at 4.
  */
 export function detectEvidenceKind(bytes: Uint8Array): EvidenceKind | null {
+  if (!(bytes instanceof Uint8Array)) return null;
   if (bytes.length >= HCL_MAGIC.length && HCL_MAGIC.every((b, i) => bytes[i] === b)) return 'azure-hcl-snp';
   if (bytes.length === SNP_REPORT_LENGTH && SNP_VERSIONS.has(u32le(bytes, 0))) return 'snp';
   if (bytes.length >= TDX_HEADER_LENGTH && TDX_QUOTE_VERSIONS.has(u16le(bytes, 0)) && u32le(bytes, 4) === TDX_TEE_TYPE) {

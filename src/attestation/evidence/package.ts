@@ -151,6 +151,7 @@ export function decodeEvidencePackage(json: unknown): EvidencePackage {
 /** Parse JSON text (or UTF-8 bytes) and decode it as an EvidencePackage. */
 export function parseEvidencePackage(text: string | Uint8Array): EvidencePackage {
   const maxChars = 2 * 1024 * KiB;
+  if (typeof text !== 'string' && !(text instanceof Uint8Array)) throw malformed('(root)', 'an evidence package is JSON text or its bytes');
   const str = typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: false }).decode(text);
   if (str.length > maxChars) throw malformed('(root)', `larger than ${maxChars} characters`);
   let value: unknown;

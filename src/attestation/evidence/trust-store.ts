@@ -4,11 +4,12 @@
  * fetched: a verifier trusts exactly what this returns.
  */
 import 'reflect-metadata';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { X509Certificate } from '@peculiar/x509';
 import { AttexError } from '../../errors/index.ts';
+import { readBoundedFile } from '../../util/index.ts';
 import type { AmdProduct, AmdRootSet, IntelRoot, TrustStore } from '../types.ts';
 
 /** The repository's `attestation/roots` directory. */
@@ -49,11 +50,13 @@ export function parseSinglePemCertificate(text: string, label: string): X509Cert
 async function readCert(dir: string, file: string): Promise<X509Certificate> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path.join(dir, file));
+    // A regular file within the cap only: a FIFO planted here would block the load forever.
+    bytes = await readBoundedFile(path.join(dir, file), MAX_PEM_BYTES);
   } catch (err) {
-    throw new AttexError('trust.roots-unreadable', `cannot read trust root ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EFBIG') throw rootError(file, `larger than ${MAX_PEM_BYTES} bytes`);
+    throw new AttexError('trust.roots-unreadable', `cannot read trust root ${file}: ${code === 'ENOTREG' ? 'not a regular file' : (code ?? String(err))}`, { cause: err });
   }
-  if (bytes.length > MAX_PEM_BYTES) throw rootError(file, `larger than ${MAX_PEM_BYTES} bytes`);
   return parseSinglePemCertificate(bytes.toString('latin1'), file);
 }
 

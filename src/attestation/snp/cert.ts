@@ -91,6 +91,7 @@ export { commonName as certCommonName } from '../x509/index.ts';
 
 /** Parse a VCEK/VLEK. Throws `snp.too-large` past LIMITS.certificateBytes, else `snp.cert-malformed`. */
 export function parseVekCert(der: Uint8Array): VekCert {
+  if (!(der instanceof Uint8Array)) throw new AttexError('snp.cert-malformed', 'VEK certificate must be DER bytes');
   if (der.length > LIMITS.certificateBytes) {
     throw new AttexError('snp.too-large', `VEK certificate is ${der.length} bytes, more than the ${LIMITS.certificateBytes} allowed`);
   }

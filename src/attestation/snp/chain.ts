@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { X509Certificate, X509Crl } from '@peculiar/x509';
 import type { Reason } from '../../errors/index.ts';
 import type { AmdProduct, AmdRootSet, TrustStore } from '../types.ts';
-import { assertDerSequence, certificateProblems, crlProblems } from '../x509/index.ts';
+import { assertDerSequence, certificateProblems, crlProblems, LIMITS } from '../x509/index.ts';
 import { certCommonName, type VekCert, type VekKind } from './cert.ts';
 
 export { certFingerprint } from '../x509/index.ts';
@@ -89,9 +89,10 @@ export function validityReasons(certs: ReadonlyArray<{ name: string; cert: X509C
   const reasons: Reason[] = [];
   const t = now.getTime();
   for (const { name, cert } of certs) {
-    if (t < cert.notBefore.getTime()) {
+    // Written to fail closed: an invalid `now` (NaN) is inside no window.
+    if (!(t >= cert.notBefore.getTime())) {
       reasons.push({ code: 'snp.cert-validity', message: `${name} not yet valid: valid from ${cert.notBefore.toISOString()}, now is ${now.toISOString()}` });
-    } else if (t > cert.notAfter.getTime()) {
+    } else if (!(t <= cert.notAfter.getTime())) {
       reasons.push({ code: 'snp.cert-validity', message: `${name} expired at ${cert.notAfter.toISOString()}, now is ${now.toISOString()}` });
     }
   }
@@ -127,7 +128,7 @@ export async function crlReasons(
     let crl: X509Crl;
     try {
       assertDerSequence(der, 'snp.crl', label);
-      crl = new X509Crl(der);
+      crl = new X509Crl(der, { berOptions: { maxNodes: LIMITS.crlNodes } });
     } catch (err) {
       reasons.push({ code: 'snp.crl', message: `${label} is not a valid DER CRL: ${(err as Error).message}` });
       continue;
@@ -147,12 +148,12 @@ export async function crlReasons(
       reasons.push({ code: 'snp.crl', message: `${label}: ${problems.join('; ')}` });
       continue;
     }
-    if (now.getTime() < crl.thisUpdate.getTime()) {
+    if (!(now.getTime() >= crl.thisUpdate.getTime())) {
       reasons.push({ code: 'snp.crl', message: `${label} is not yet valid: thisUpdate ${crl.thisUpdate.toISOString()}` });
       continue;
     }
     const next = crl.nextUpdate!;
-    if (now.getTime() > next.getTime()) {
+    if (!(now.getTime() <= next.getTime())) {
       reasons.push({ code: 'snp.crl', message: `${label} is stale: nextUpdate ${next.toISOString()}` });
       continue;
     }

@@ -116,6 +116,9 @@ export function createSnpVerifier(opts: SnpVerifierOptions = {}): SnpVerifier {
   }
 
   async function evaluate(report: SnpReport, input: SnpVerifyInput): Promise<SnpEvaluation> {
+    // evaluate is public too: the same input checks and size caps as verify, before anything else.
+    const bad = inputReasons(input);
+    if (bad.length > 0) return { reasons: bad, product: report.cpuid?.product ?? null, simulated: false };
     const reasons: Reason[] = [];
     let hash: string;
     let parsed: ParsedVek;

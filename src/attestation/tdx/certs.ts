@@ -32,8 +32,9 @@ export async function findIntelAnchor(cert: X509Certificate, trust: TrustStore):
 /** A problem sentence when `cert` is not valid at `now`, else null. */
 export function validityProblem(cert: X509Certificate, now: Date, role: string): string | null {
   const t = now.getTime();
-  if (t < cert.notBefore.getTime()) return `${role} (${commonName(cert)}) is not valid before ${cert.notBefore.toISOString()}`;
-  if (t > cert.notAfter.getTime()) return `${role} (${commonName(cert)}) expired at ${cert.notAfter.toISOString()}`;
+  // Written to fail closed: an invalid `now` (NaN) is inside no window.
+  if (!(t >= cert.notBefore.getTime())) return `${role} (${commonName(cert)}) is not valid before ${cert.notBefore.toISOString()}`;
+  if (!(t <= cert.notAfter.getTime())) return `${role} (${commonName(cert)}) expired at ${cert.notAfter.toISOString()}`;
   return null;
 }
 

@@ -60,6 +60,7 @@ function octets(value: Uint8Array, length: number, what: string): Uint8Array {
 
 /** Decode the SGX extension value (DER SEQUENCE of {OID, value} pairs). */
 export function parseSgxExtension(der: Uint8Array): SgxExtension {
+  if (!(der instanceof Uint8Array)) fail('SGX extension must be DER bytes');
   const outer = readTlvs(der);
   if (outer.length !== 1) fail('SGX extension is not a single SEQUENCE');
   const entries = new Map<string, Tlv>();

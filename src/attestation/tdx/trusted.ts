@@ -225,9 +225,9 @@ async function loadCrl(der: Uint8Array, issuer: X509Certificate, what: string): 
   let crl: X509Crl;
   try {
     assertDerSequence(der, 'tdx.crl', what);
-    crl = new X509Crl(der);
+    crl = new X509Crl(der, { berOptions: { maxNodes: LIMITS.crlNodes } });
   } catch (err) {
-    throw new AttexError('tdx.crl', `${what} is not a DER CRL`, { cause: err });
+    throw new AttexError('tdx.crl', `${what} is not a DER CRL: ${(err as Error).message}`, { cause: err });
   }
   const problems = crlProblems(crl, 'ecdsa-sha256');
   const nextUpdate = crl.nextUpdate;

@@ -8,6 +8,13 @@ export const LIMITS = {
   certificateBytes: 16 * 1024,
   /** One DER CRL (~10,000 entries). */
   crlBytes: 512 * 1024,
+  /**
+   * ASN.1 nodes in one CRL. The parser's default (10,000) refused a genuine CRL of ~1,250
+   * entries (Intel's shape: serial, date and a reason-code extension, ~14 nodes with the
+   * extension's contents); this lets such a CRL up to `crlBytes` through, while a DER built of
+   * minimal nodes (2 bytes each) to inflate the parser's objects is still refused.
+   */
+  crlNodes: 160 * 1024,
   /** CRLs in one verification. */
   crls: 8,
   /** A PEM issuer chain (characters). */

@@ -1,4 +1,5 @@
 /** The bundled trust roots: README fingerprints match the files, and loadTrustStore is strict. */
+import { spawnSync } from 'node:child_process';
 import { X509Certificate, createHash } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -117,6 +118,15 @@ describe('loadTrustStore', () => {
     const err = await errorOf(loadTrustStore({ rootsDir: dir, allowSimulated: false }));
     expect(err.code).toBe('trust.root-malformed');
     expect(err.message).toContain('ark_genoa.pem');
+  });
+
+  it('refuses a FIFO planted as a root file at once, instead of blocking on it', async () => {
+    const dir = await tempRoots({ 'ark_milan.pem': '@ark_milan.pem' });
+    const fifo = path.join(dir, 'ark_genoa.pem');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const err = await errorOf(loadTrustStore({ rootsDir: dir, allowSimulated: false }));
+    expect(err.code).toBe('trust.roots-unreadable');
+    expect(err.message).toMatch(/ark_genoa\.pem: not a regular file/);
   });
 
   it('refuses a file with two certificates or trailing junk', async () => {

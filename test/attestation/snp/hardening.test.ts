@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { BasicConstraintsExtension, Extension } from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createAzureHclVerifier, verifyAzureHcl } from '../../../src/attestation/azure-hcl/index.ts';
-import { createSnpVerifier, verifySnp } from '../../../src/attestation/snp/index.ts';
+import { createSnpVerifier, parseSnpReport, verifySnp } from '../../../src/attestation/snp/index.ts';
 import type { SnpVerifyInput } from '../../../src/attestation/types.ts';
 import { forgeCrl, forgePki, forgeReport, type ForgedPki } from './forge.ts';
 import { amdTrust, vector } from './vectors.ts';
@@ -118,6 +118,17 @@ describe('size limits', () => {
     const r = await createAzureHclVerifier().verify({ evidence: blob, vekCert: v.vekCert, trust: amdTrust(), now: v.now });
     expect(r.outcome).toBe('reject');
     expect(codes(r)).toEqual(['hcl.parse']);
+  });
+});
+
+describe('evaluate, the verifier\'s public second step', () => {
+  it('checks its input as verify does: an invalid now is snp.input, never a pass of every validity window', async () => {
+    const verifier = createSnpVerifier();
+    const input = { evidence: report, vekCert: new Uint8Array(pki.vcek.rawData), trust: amdTrust([pki.rootSet(false)]), now };
+    const parsed = parseSnpReport(report);
+    expect((await verifier.evaluate(parsed, input)).reasons).toEqual([]);
+    expect(codes(await verifier.evaluate(parsed, { ...input, now: new Date(Number.NaN) }))).toEqual(['snp.input']);
+    expect(codes(await verifier.evaluate(parsed, { ...input, now: new Date(now.getTime() + 3650 * DAY) }))).toContain('snp.cert-validity');
   });
 });
 
