@@ -21,6 +21,8 @@ export interface VerifiedRequestSignature {
   readonly contentDigest: string;
   readonly created: number;
   readonly nonce: string;
+  /** Covered components, in the signed order. */
+  readonly components: readonly string[];
 }
 
 export function contentDigest(body: Uint8Array): string {

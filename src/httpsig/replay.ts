@@ -4,16 +4,21 @@ import { DEFAULT_MAX_SKEW_SECONDS } from './common.ts';
 /**
  * Remembers (keyid, nonce) pairs for the freshness window. Memory is bounded: when full, the
  * oldest entries are evicted only if they are outside the window; otherwise new requests are
- * refused (`auth.replay-cache-full`) rather than weakening replay protection.
+ * refused (`auth.replay-cache-full`) rather than weakening replay protection. Each key may hold
+ * only part of the cache, so one caller flooding it (with requests refused later, say by its rate
+ * limit) fills its own share and not the other callers'.
  */
 export class ReplayCache {
   private readonly seen = new Map<string, number>();
+  private readonly perKey = new Map<string, number>();
   private readonly windowSeconds: number;
   private readonly maxEntries: number;
+  private readonly maxPerKey: number;
 
-  constructor(windowSeconds = DEFAULT_MAX_SKEW_SECONDS * 2, maxEntries = 1_000_000) {
+  constructor(windowSeconds = DEFAULT_MAX_SKEW_SECONDS * 2, maxEntries = 1_000_000, maxPerKey = Math.ceil(maxEntries / 4)) {
     this.windowSeconds = windowSeconds;
     this.maxEntries = maxEntries;
+    this.maxPerKey = maxPerKey;
   }
 
   /** Returns false when the pair was already seen; records it otherwise. */
@@ -21,8 +26,12 @@ export class ReplayCache {
     this.evict(nowSeconds);
     const id = `${keyId}\u0000${nonce}`;
     if (this.seen.has(id)) return false;
-    if (this.seen.size >= this.maxEntries) throw new AttexError('auth.replay-cache-full', 'too many signed requests in the freshness window; retry later');
+    const held = this.perKey.get(keyId) ?? 0;
+    if (this.seen.size >= this.maxEntries || held >= this.maxPerKey) {
+      throw new AttexError('auth.replay-cache-full', 'too many signed requests in the freshness window; retry later');
+    }
     this.seen.set(id, nowSeconds);
+    this.perKey.set(keyId, held + 1);
     return true;
   }
 
@@ -31,6 +40,10 @@ export class ReplayCache {
     for (const [id, at] of this.seen) {
       if (nowSeconds - at <= this.windowSeconds) break;
       this.seen.delete(id);
+      const keyId = id.slice(0, id.indexOf('\u0000'));
+      const held = (this.perKey.get(keyId) ?? 1) - 1;
+      if (held > 0) this.perKey.set(keyId, held);
+      else this.perKey.delete(keyId);
     }
   }
 }

@@ -14,7 +14,8 @@ export async function signRequest(
     {
       key: { id: key.keyId, alg: 'ed25519', sign: async (data: Buffer) => edSign(null, data, key.privateKey) },
       name: SIGNATURE_LABEL,
-      fields: [...COVERED_COMPONENTS],
+      // An Idempotency-Key decides whether the request runs: the executor requires it covered.
+      fields: [...COVERED_COMPONENTS, ...(headers['idempotency-key'] !== undefined ? ['idempotency-key'] : [])],
       params: ['created', 'keyid', 'alg', 'nonce'],
       paramValues: { created: now, nonce: randomBytes(16).toString('base64url') },
     },

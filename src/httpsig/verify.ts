@@ -11,6 +11,12 @@ export interface VerifyRequestOptions {
   readonly now: Date;
   readonly replay: ReplayCache;
   readonly maxSkewSeconds?: number;
+  /**
+   * Seconds since the epoch: signatures created earlier are refused. The replay cache knows
+   * only the nonces it has seen; a request signed before it existed may have been accepted by
+   * the process before it (a restart), so it cannot be told from a replay.
+   */
+  readonly notBefore?: number;
 }
 
 function header(headers: HttpRequestParts['headers'], name: string): string | undefined {
@@ -42,6 +48,9 @@ export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOp
   if (Math.abs(nowSeconds - ours.created) > maxSkew) {
     throw new AttexError('auth.stale-signature', `signature created ${ours.created} is outside the ${maxSkew}s window around ${nowSeconds}`);
   }
+  if (opts.notBefore !== undefined && ours.created < opts.notBefore) {
+    throw new AttexError('auth.stale-signature', `signature created ${ours.created}, before this executor started (${opts.notBefore}): its nonce cannot be checked; sign the request again`);
+  }
   if (ours.expires !== undefined && nowSeconds > ours.expires) {
     throw new AttexError('auth.stale-signature', `signature expired at ${ours.expires}, before ${nowSeconds}`);
   }
@@ -54,7 +63,7 @@ export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOp
   if (!opts.replay.remember(ours.keyId, ours.nonce, nowSeconds)) {
     throw new AttexError('auth.replayed', 'this signed request was already received (nonce reused)');
   }
-  return { keyId: ours.keyId, signatureInput: ours.signatureInput, signature: ours.signature, contentDigest: digest, created: ours.created, nonce: ours.nonce };
+  return { keyId: ours.keyId, signatureInput: ours.signatureInput, signature: ours.signature, contentDigest: digest, created: ours.created, nonce: ours.nonce, components: ours.components };
 }
 
 const rawKeys = new WeakMap<KeyObject, Uint8Array>();

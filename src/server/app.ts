@@ -33,6 +33,8 @@ export interface AppOptions {
   readonly bodyLimitBytes?: number;
   /** Time a client has to send a whole request; slower connections are closed (default 30 s). */
   readonly requestTimeoutMs?: number;
+  /** Open connections at once; a connection beyond it is closed at once (Node's server.maxConnections). */
+  readonly maxConnections?: number;
   readonly concurrency: number;
   readonly maxQueued?: number;
   readonly rateLimit?: RateLimit;
@@ -63,6 +65,8 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   const queue = new DispatchQueue({ concurrency: opts.concurrency, maxQueued: opts.maxQueued ?? opts.concurrency * 64 });
   const limiter = new CallerRateLimiter(opts.rateLimit ?? { ratePerSecond: 200, burst: 400 });
   const replay = new ReplayCache();
+  // Requests signed before the replay cache existed are refused (see verifyRequest's notBefore).
+  const replayCacheSince = Math.floor(clock().getTime() / 1000);
   const byKeyId = new Map(opts.callers.map((c) => [c.keyId, c]));
   const bearer = opts.allowBearer ? (opts.bearerTokens ?? []) : [];
 
@@ -116,6 +120,10 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }) as unknown as FastifyInstance;
 
+  // Bodies are read before the signature is checked, each up to bodyLimitBytes: bounding the
+  // connections bounds that memory (maxConnections × bodyLimitBytes).
+  if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
+
   await app.register(swagger, { openapi: { openapi: '3.1.0', info: OPENAPI_INFO } });
 
   // Keep the exact body bytes: the content digest and the receipt's input digest cover them.
@@ -158,7 +166,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     }
     const signature = await verifyRequest(
       { method: req.method, url: req.url, headers: req.headers, body },
-      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), replay },
+      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), replay, notBefore: replayCacheSince },
     );
     return { caller: byKeyId.get(signature.keyId)!.caller, signature, method: 'http-signature' };
   }
@@ -172,6 +180,11 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     const idempotencyKey = req.headers['idempotency-key'];
     if (idempotencyKey !== undefined && (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey))) {
       throw new AttexError('request.bad-idempotency-key', 'Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+    }
+    // The key decides whether the request runs or returns an earlier result: unsigned, anyone on
+    // the path could strip or change it and make a retry run twice.
+    if (idempotencyKey !== undefined && signature && !signature.components.includes('idempotency-key')) {
+      throw new AttexError('auth.incomplete-coverage', 'a request with an Idempotency-Key must cover the idempotency-key header in its signature');
     }
     let input: unknown;
     try {

@@ -51,6 +51,8 @@ export interface ExecutorConfig {
     readonly workerHeapMb: number;
     /** Time a client has to send a whole request (headers and body) before the connection is closed. */
     readonly requestTimeoutMs: number;
+    /** Open connections at once; more are closed as they arrive (bounds bodies buffered before authentication). */
+    readonly maxConnections: number;
     /** In-flight actions get this long to finish on shutdown before the pool is stopped. */
     readonly shutdownGraceMs: number;
   };
@@ -128,6 +130,7 @@ const schema = {
         burst: { type: 'integer', minimum: 1 },
         workerHeapMb: { type: 'integer', minimum: 16, maximum: 16384 },
         requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000 },
+        maxConnections: { type: 'integer', minimum: 16, maximum: 1000000 },
         shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600000 },
       },
     },
@@ -149,6 +152,7 @@ export const DEFAULT_LIMITS: ExecutorConfig['limits'] = {
   burst: 1000,
   workerHeapMb: 2048,
   requestTimeoutMs: 30_000,
+  maxConnections: 1024,
   shutdownGraceMs: 30_000,
 };
 

@@ -46,8 +46,10 @@ export function trackConnections(app: FastifyInstance): ConnectionTracker {
     count(req.raw.socket, -1);
     done();
   });
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
+  app.addHook('onSend', (req, reply, payload, done) => {
+    // Only the last request in progress on the connection closes it: one pipelined behind this
+    // one was admitted (and may have run), so its answer must still go out.
+    if (closing && (requests.get(req.raw.socket) ?? 0) <= 1) reply.header('connection', 'close');
     done(null, payload);
   });
   return {

@@ -22,13 +22,20 @@ interface Entry {
   /** The action and the SHA-256 hex of the request body: a reused key with another of either is a conflict. */
   readonly action: string;
   readonly inputDigest: string;
-  readonly result: Promise<DispatchResult>;
+  /** The run's result; once it is in, rebuilt on each call from what the table keeps (see begin). */
+  result: Promise<DispatchResult>;
   /**
    * Bytes charged against the table once the result is in; 0 while in flight. Until then the
    * entry is the only thing that stops a retry from running the action again (the log learns
    * the key only when the receipt is appended), so it is never evicted.
    */
   bytes: number;
+}
+
+/** `result` with its output back in the schema's member order (after outcome), as it was sent. */
+function withOutput(result: Omit<DispatchResult, 'output'>, output: unknown): DispatchResult {
+  const { invocationId, outcome, ...after } = result;
+  return { invocationId, outcome, output, ...after };
 }
 
 export class IdempotencyTable {
@@ -53,16 +60,22 @@ export class IdempotencyTable {
     result.then(
       (r) => {
         if (this.#entries.get(invocationId) !== entry) return;
-        let outputChars: number;
+        let outputJson: string | undefined;
         try {
-          outputChars = r.output === undefined ? 0 : JSON.stringify(r.output).length;
+          outputJson = r.output === undefined ? undefined : JSON.stringify(r.output);
         } catch {
           // Not expected (outputs are held to MAX_OUTPUT_DEPTH), but nothing here may reject
           // unhandled: forget the result; the log still answers a retry with its receipt.
           this.#entries.delete(invocationId);
           return;
         }
-        entry.bytes = 256 + r.receipt.length + r.proof.length + outputChars;
+        // The output is kept as its JSON text, which is what the table charges for: a parsed
+        // object of many small members takes many times its text in memory.
+        const { output: _output, ...rest } = r;
+        Object.defineProperty(entry, 'result', {
+          get: () => Promise.resolve(outputJson === undefined ? rest : withOutput(rest, JSON.parse(outputJson))),
+        });
+        entry.bytes = 256 + r.receipt.length + r.proof.length + (outputJson?.length ?? 0);
         this.#bytes += entry.bytes;
         this.#evict();
       },

@@ -2,6 +2,7 @@
  * RFC 7807 problem responses. Every error an HTTP caller can see has a stable `type` URI derived
  * from the AttexError code, so clients branch on `type` (or `code`), never on message text.
  */
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AttexError } from '../errors/index.ts';
@@ -79,6 +80,16 @@ export function clientErrorResponder(problemFor: (kind: ClientErrorKind) => Prob
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const problem = problemFor(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : 'malformed-http');
+    const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (inFlight) {
+      // A request before this one on the connection is still being answered: a raw answer now
+      // would reach the client as that request's answer (it may well have run). Let that answer
+      // go out, then close; nothing is read after the bad request.
+      inFlight.shouldKeepAlive = false;
+      inFlight.once('finish', () => socket.destroy());
+      inFlight.once('close', () => socket.destroy());
+      return;
+    }
     const body = JSON.stringify(problem);
     if (socket.writable) {
       socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);

@@ -69,6 +69,7 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
       allowBearer: config.mode === 'simulated',
       bodyLimitBytes: config.limits.bodyLimitBytes,
       requestTimeoutMs: config.limits.requestTimeoutMs,
+      maxConnections: config.limits.maxConnections,
       // What the pool takes at once: each busy worker also has actions queued behind its run
       // (see SandboxPool), so it does not wait for the event loop between two actions.
       concurrency: executor.pool.capacity,

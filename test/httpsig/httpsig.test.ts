@@ -52,6 +52,31 @@ describe('RFC 9421 request signatures', () => {
     expect(await codeOf(verify({ ...good, headers: stranger }))).toBe('auth.unknown-key');
   });
 
+  it('refuses a signature created before the executor started (its nonce may have been seen by the process before)', async () => {
+    const good = await signed();
+    const created = Math.floor(now.getTime() / 1000);
+    const opts = { lookupKey: () => publicKey, now, replay: new ReplayCache() };
+    expect(await codeOf(verifyRequest(good, { ...opts, notBefore: created + 1 }))).toBe('auth.stale-signature');
+    expect(await codeOf(verifyRequest(good, { ...opts, notBefore: created }))).toBe('accepted');
+  });
+
+  it('a key fills only its share of the replay cache; other keys go on', () => {
+    const cache = new ReplayCache(600, 10, 4);
+    const t = 1_000;
+    for (let i = 0; i < 4; i++) expect(cache.remember('flood', `n${i}`, t)).toBe(true);
+    expect(() => cache.remember('flood', 'n4', t)).toThrow(expect.objectContaining({ code: 'auth.replay-cache-full' }));
+    expect(cache.remember('alice', 'a0', t)).toBe(true);
+    expect(cache.remember('alice', 'a0', t)).toBe(false);
+    // Outside the window the flood's entries are evicted and its share is free again.
+    expect(cache.remember('flood', 'n5', t + 601)).toBe(true);
+  });
+
+  it('signs an Idempotency-Key when the request carries one', async () => {
+    const headers = await signRequest({ method: 'POST', url: '/v1/actions/transform', body, headers: { 'idempotency-key': 'order-1' } }, { keyId: 'alice', privateKey }, now);
+    const verified = await verifyRequest({ method: 'POST', url: '/v1/actions/transform', headers, body }, { lookupKey: () => publicKey, now, replay: new ReplayCache() });
+    expect(verified.components).toEqual(['@method', '@path', '@query', 'content-digest', 'idempotency-key']);
+  });
+
   it('refuses signatures that do not cover the digest', async () => {
     const good = await signed();
     const input = String(good.headers['signature-input']).replace(' "content-digest"', '');

@@ -147,6 +147,21 @@ describe('admission and failures', () => {
     expect(ex.executor.ledgerSize()).toBe(before + 3);
   });
 
+  it('an Idempotency-Key must be signed: one added or changed on the way is refused and runs nothing', async () => {
+    const before = ex.executor.ledgerSize();
+    const body = new TextEncoder().encode(JSON.stringify(input));
+    const signed = await signedHeaders('transform', body, callers.idem);
+    const added = await send(ex.url, 'POST', '/v1/actions/transform', body, { ...signed, 'idempotency-key': 'order-unsigned' });
+    expect(added.status).toBe(401);
+    expect(added.body['code']).toBe('auth.incomplete-coverage');
+    const keyed = await signedHeaders('transform', body, callers.idem, { 'idempotency-key': 'order-signed' });
+    expect(keyed['signature-input']).toContain('"idempotency-key"');
+    const changed = await send(ex.url, 'POST', '/v1/actions/transform', body, { ...keyed, 'idempotency-key': 'order-other' });
+    expect(changed.status).toBe(401);
+    expect(changed.body['code']).toBe('auth.bad-signature');
+    expect(ex.executor.ledgerSize()).toBe(before);
+  });
+
   it('shutdown lets the in-flight action finish and its receipt reach the log, and idle connections do not hold it', async () => {
     // The in-flight action goes over a plain socket, so that a second request can follow it on
     // the same (busy, hence still open) connection once shutdown has begun.
@@ -170,9 +185,13 @@ describe('admission and failures', () => {
     const doneBody = JSON.parse(first.slice(first.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
     const done = { status: Number(first.split(' ')[1]), body: doneBody };
     expect(done.status).toBe(200);
-    // The response ends its connection; a request sent behind it on that connection is not run.
-    expect(first).toMatch(/connection: close/i);
-    expect(second).toBe('');
+    // A request sent behind it on that connection once shutdown began is not run: it is answered
+    // 503 server.shutting-down, and that last answer ends the connection. (The action's own answer
+    // no longer closes it while a request behind it is in progress: that one could have been
+    // admitted before shutdown, and its answer would have been lost.)
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toContain('"code":"server.shutting-down"');
+    expect(second).toMatch(/connection: close/i);
     await expect(request(new URL('/healthz', ex.url))).rejects.toThrow();
     const { privateKey } = await loadOrCreateLogKey(ex.config.stateDir);
     const ledger = await Ledger.open(path.join(ex.config.stateDir, 'log'), { origin: ex.config.log.origin, signer: { name: ex.config.log.origin, privateKey }, checkpointInterval: 0 });

@@ -219,6 +219,21 @@ describe('executor over HTTP', () => {
     expect(ex.executor.ledgerSize()).toBe(before);
   });
 
+  it('a malformed request pipelined behind an action does not answer for it: the action\'s own response comes, then the connection closes', async () => {
+    const body = enc({ pipelined: true });
+    const headers = await signedHeaders('wat-echo', body, alice);
+    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const before = ex.executor.ledgerSize();
+    const { socket, closed } = await rawConnection(ex.url);
+    socket.write(`POST /v1/actions/wat-echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n${head}\r\n${new TextDecoder().decode(body)}`);
+    socket.write('post /v1/actions/transform HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}');
+    const answer = await closed;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain('"pipelined":true');
+    expect(answer).not.toContain('malformed-http');
+    expect(ex.executor.ledgerSize()).toBe(before + 1);
+  });
+
   it('a client trickling its headers is disconnected; other clients are served meanwhile', async () => {
     const { socket, closed } = await rawConnection(ex.url);
     socket.write('POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\n');
@@ -268,7 +283,9 @@ describe('executor over HTTP', () => {
     expect(text).toMatch(/attex_actions_total\{action="transform",outcome="ok"\} \d+/);
     // The three unsigned refusals above (one of them with a long action name, one with a long key).
     expect(text).toMatch(/attex_requests_rejected_total\{reason="auth.unsigned"\} 3/);
-    expect(text).toMatch(/attex_requests_rejected_total\{reason="request.malformed-http"\} 1/);
+    // Two: the bad request of the parser test and the one pipelined behind an action (counted,
+    // though not answered, since the action's answer came first).
+    expect(text).toMatch(/attex_requests_rejected_total\{reason="request.malformed-http"\} 2/);
   });
 
   it('the committed docs/openapi.json is the document the executor serves', async () => {

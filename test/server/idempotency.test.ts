@@ -22,6 +22,21 @@ describe('IdempotencyTable', () => {
     expect(table.get('d')?.inputDigest).toBe('bb');
   });
 
+  it('keeps a finished output as its JSON text, the size it is charged for, and gives it back as sent', async () => {
+    const table = new IdempotencyTable();
+    const output = Array.from({ length: 1000 }, () => ({}));
+    const first = result('many', output);
+    table.begin('many', 'wat-echo', 'dd', Promise.resolve(first));
+    await new Promise((r) => setImmediate(r));
+    const replayed = await table.get('many')!.result;
+    // Not the object the run produced (a thousand small objects weigh many times their text)...
+    expect(replayed.output).not.toBe(output);
+    // ...but equal to it, members in the response's order.
+    expect(replayed).toEqual(first);
+    expect(Object.keys(replayed)).toEqual(Object.keys(first));
+    expect(JSON.stringify(replayed)).toBe(JSON.stringify(first));
+  });
+
   it('bytes count too: a flood of large finished results cannot push out a run in flight', async () => {
     const table = new IdempotencyTable(100_000, 10_000);
     table.begin('in-flight', 'slow', 'aa', new Promise<DispatchResult>(() => undefined));
