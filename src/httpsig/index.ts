@@ -16,4 +16,4 @@ export { COVERED_COMPONENTS, DEFAULT_MAX_SKEW_SECONDS, SIGNATURE_LABEL, contentD
 export { ed25519PublicKey } from './keys.ts';
 export { ReplayCache } from './replay.ts';
 export { signRequest } from './sign.ts';
-export { verifyRequest, type VerifyRequestOptions } from './verify.ts';
+export { type VerifiedHeaders, type VerifyRequestOptions, verifyRequest, verifyRequestBody, verifyRequestHeaders } from './verify.ts';

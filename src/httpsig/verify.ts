@@ -25,6 +25,17 @@ function header(headers: HttpRequestParts['headers'], name: string): string | un
 }
 
 /**
+ * What verifying a request's headers established: a signature by a known key over the method,
+ * path, query and the Content-Digest header, fresh. The body's match with that digest and the
+ * nonce are checked once the body is in (verifyRequestBody).
+ */
+export interface VerifiedHeaders {
+  readonly ours: OurSignature;
+  readonly digest: string;
+  readonly nowSeconds: number;
+}
+
+/**
  * Verifies a signed request; throws AttexError `auth.*` (all map to HTTP 401).
  *
  * Only the `attex` members of Signature-Input and Signature count. They are parsed as RFC 8941
@@ -34,13 +45,21 @@ function header(headers: HttpRequestParts['headers'], name: string): string | un
  * carries. The receipt records those members, re-serialized on their own.
  */
 export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOptions): Promise<VerifiedRequestSignature> {
+  return verifyRequestBody(verifyRequestHeaders(req, opts), req.body, opts.replay);
+}
+
+/**
+ * The checks that need only the headers, signature included (it covers the Content-Digest
+ * header, not the body): a server can refuse an unsigned or forged request before reading its
+ * body.
+ */
+export function verifyRequestHeaders(req: Omit<HttpRequestParts, 'body'>, opts: Omit<VerifyRequestOptions, 'replay'>): VerifiedHeaders {
   const signatureInputHeader = header(req.headers, 'signature-input');
   const signatureHeader = header(req.headers, 'signature');
   const digest = header(req.headers, 'content-digest');
   if (!signatureInputHeader || !signatureHeader) throw new AttexError('auth.unsigned', 'request is not signed: Signature and Signature-Input headers are required (RFC 9421)');
   if (signatureInputHeader.length > 2048 || signatureHeader.length > 1024) throw new AttexError('auth.malformed-signature', 'signature headers are too long');
   if (!digest) throw new AttexError('auth.missing-digest', 'Content-Digest header is required and must be covered by the signature');
-  if (digest !== contentDigest(req.body)) throw new AttexError('auth.digest-mismatch', 'Content-Digest does not match the request body');
 
   const ours = readSignature(signatureInputHeader, signatureHeader);
   const maxSkew = opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
@@ -60,7 +79,14 @@ export async function verifyRequest(req: HttpRequestParts, opts: VerifyRequestOp
   const url = new URL(req.url, 'http://attex.invalid');
   const base = signatureBase(req, url, ours);
   if (!verifyEd25519Sodium(ours.signatureBytes, Buffer.from(base), rawKey(key))) throw new AttexError('auth.bad-signature', 'signature does not verify with the caller key');
-  if (!opts.replay.remember(ours.keyId, ours.nonce, nowSeconds)) {
+  return { ours, digest, nowSeconds };
+}
+
+/** The rest, once the body is in: it must match the signed digest, and the nonce be new. */
+export function verifyRequestBody(verified: VerifiedHeaders, body: Uint8Array, replay: ReplayCache): VerifiedRequestSignature {
+  const { ours, digest, nowSeconds } = verified;
+  if (digest !== contentDigest(body)) throw new AttexError('auth.digest-mismatch', 'Content-Digest does not match the request body');
+  if (!replay.remember(ours.keyId, ours.nonce, nowSeconds)) {
     throw new AttexError('auth.replayed', 'this signed request was already received (nonce reused)');
   }
   return { keyId: ours.keyId, signatureInput: ours.signatureInput, signature: ours.signature, contentDigest: digest, created: ours.created, nonce: ours.nonce, components: ours.components };
@@ -85,7 +111,7 @@ function rawKey(key: KeyObject): Uint8Array {
  * Built here rather than by the library so the member is parsed once, and so only what this
  * function derives can ever be signed over.
  */
-function signatureBase(req: HttpRequestParts, url: URL, ours: OurSignature): string {
+function signatureBase(req: Omit<HttpRequestParts, 'body'>, url: URL, ours: OurSignature): string {
   const lines: string[] = [];
   for (const name of ours.components) {
     let value: string;

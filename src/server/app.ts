@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
-import { ReplayCache, verifyRequest, type VerifiedRequestSignature } from '../httpsig/index.ts';
+import { ReplayCache, type VerifiedHeaders, type VerifiedRequestSignature, verifyRequestBody, verifyRequestHeaders } from '../httpsig/index.ts';
 import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
 import { createMetrics, type ExecutorMetrics } from './metrics.ts';
 import { type ConnectionTracker, trackConnections } from './connections.ts';
@@ -156,7 +156,14 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     metrics.requestSeconds.observe({ route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  async function authenticate(req: FastifyRequest, body: Uint8Array): Promise<{ caller: Caller; signature?: VerifiedRequestSignature; method: 'http-signature' | 'bearer-dev' }> {
+  // Authentication in two steps. The headers (bearer token, or the request signature, which
+  // covers the Content-Digest header rather than the body) are checked before the body is read,
+  // so an unauthenticated client cannot make the server buffer bodies; the body's match with the
+  // signed digest, and the nonce, once it is in.
+  type HeadersAuthenticated = { caller: Caller; method: 'bearer-dev' } | { caller: Caller; method: 'http-signature'; verified: VerifiedHeaders };
+  const authenticated = new WeakMap<FastifyRequest, HeadersAuthenticated>();
+
+  function authenticateHeaders(req: FastifyRequest): HeadersAuthenticated {
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) {
       const presented = Buffer.from(auth.slice(7));
@@ -164,17 +171,35 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
       if (!match) throw new AttexError('auth.bad-token', opts.allowBearer ? 'unknown bearer token' : 'bearer tokens are disabled outside simulated development mode; sign requests (RFC 9421)');
       return { caller: match.caller, method: 'bearer-dev' };
     }
-    const signature = await verifyRequest(
-      { method: req.method, url: req.url, headers: req.headers, body },
-      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), replay, notBefore: replayCacheSince },
+    const verified = verifyRequestHeaders(
+      { method: req.method, url: req.url, headers: req.headers },
+      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), notBefore: replayCacheSince },
     );
-    return { caller: byKeyId.get(signature.keyId)!.caller, signature, method: 'http-signature' };
+    return { caller: byKeyId.get(verified.ours.keyId)!.caller, method: 'http-signature', verified };
   }
 
-  app.post('/v1/actions/:name', { schema: routeSchemas.dispatch }, async (req, reply) => {
+  function authenticate(req: FastifyRequest, body: Uint8Array): { caller: Caller; signature?: VerifiedRequestSignature; method: 'http-signature' | 'bearer-dev' } {
+    const headers = authenticated.get(req);
+    if (!headers) throw new AttexError('auth.unsigned', 'the request was not authenticated'); // not reached: the route's onRequest hook sets it
+    if (headers.method === 'bearer-dev') return headers;
+    return { caller: headers.caller, signature: verifyRequestBody(headers.verified, body, replay), method: 'http-signature' };
+  }
+
+  const dispatchRoute = {
+    schema: routeSchemas.dispatch,
+    onRequest: (req: FastifyRequest, _reply: unknown, done: (err?: Error) => void) => {
+      try {
+        authenticated.set(req, authenticateHeaders(req));
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  };
+  app.post('/v1/actions/:name', dispatchRoute, async (req, reply) => {
     const { name } = req.params as { name: string };
     const body = req.body instanceof Buffer ? new Uint8Array(req.body) : new Uint8Array();
-    const { caller, signature, method } = await authenticate(req, body);
+    const { caller, signature, method } = authenticate(req, body);
     if (!ACTION_NAME.test(name) || !opts.service.hasAction(name)) throw new AttexError('action.unknown', `no action named '${name.slice(0, 64)}' is deployed`);
     if (!caller.actions.includes('*') && !caller.actions.includes(name)) throw new AttexError('authz.action-denied', `caller '${caller.id}' may not run '${name}'`);
     const idempotencyKey = req.headers['idempotency-key'];
