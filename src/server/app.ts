@@ -83,6 +83,8 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
           headersTimeout: Math.min(requestTimeout, 20_000),
           connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(requestTimeout / 4))),
           keepAliveTimeout: 10_000,
+          // A request without Host is refused below with a problem body, not Node's bare 400.
+          requireHostHeader: false,
         },
         handler,
       ),
@@ -145,6 +147,20 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     return sendProblem(reply, problem, retryAfter);
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problemFrom(new AttexError('request.not-found', 'no such route'), req.url)));
+
+  // What Node would answer with a bare status and no body: an Expect other than 100-continue
+  // (417), and an HTTP/1.1 request without Host (400, RFC 9112 §3.2).
+  app.server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const problem = problemFrom(new AttexError('request.expectation-failed', 'only "Expect: 100-continue" is supported'), req.url);
+    metrics.rejected.inc({ reason: problem.code });
+    const body = JSON.stringify(problem);
+    res.writeHead(problem.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  });
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (req.headers.host === undefined && req.raw.httpVersion === '1.1') done(new AttexError('request.missing-host', 'an HTTP/1.1 request needs a Host header'));
+    else done();
+  });
 
   const connections = trackConnections(app);
   refuseWhileClosing(app, (req, reply) => {

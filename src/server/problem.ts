@@ -31,6 +31,7 @@ const STATUS_BY_PREFIX: ReadonlyArray<readonly [string, number]> = [
   ['request.timeout', 408],
   ['request.uri-too-long', 414],
   ['request.headers-too-large', 431],
+  ['request.expectation-failed', 417],
   ['request.', 400],
   ['action.unknown', 404],
   ['receipt.not-found', 404],
@@ -48,7 +49,7 @@ export function statusFor(code: string): number {
 }
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 417: 'Expectation Failed',
   414: 'URI Too Long', 415: 'Unsupported Media Type', 422: 'Action Failed', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 503: 'Service Unavailable',
 };

@@ -235,6 +235,9 @@ describe('executor over HTTP', () => {
     const before = ex.executor.ledgerSize();
     expect(await exchange('post /v1/actions/transform HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}')).toEqual({ status: 400, contentType: 'application/problem+json', code: 'request.malformed-http' });
     expect(await exchange(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toEqual({ status: 431, contentType: 'application/problem+json', code: 'request.headers-too-large' });
+    // Node answers these two with a bare status; the executor with a problem.
+    expect(await exchange('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n')).toEqual({ status: 400, contentType: 'application/problem+json; charset=utf-8', code: 'request.missing-host' });
+    expect(await exchange('POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n')).toEqual({ status: 417, contentType: 'application/problem+json', code: 'request.expectation-failed' });
     expect(ex.executor.ledgerSize()).toBe(before);
   });
 
