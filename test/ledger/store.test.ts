@@ -281,6 +281,25 @@ describe('tamper and crash detection on open', () => {
     expect(readFileSync(seqPath).length).toBe(cut); // the refused open left the file as it was
   });
 
+  it('a tail crafted full of checkpoint-like records is not searched without bound: ledger.corrupt, nothing cut', async () => {
+    const dir = freshDir();
+    await build(dir, 5);
+    const seqPath = path.join(dir, 'seq');
+    const seq = readFileSync(seqPath);
+    // An incomplete record, then 512 KiB of headers claiming 60,000-byte checkpoint bodies with
+    // wrong checksums, one every 16 bytes: each would cost a checksum over 60,000 bytes.
+    const tail = Buffer.alloc(512 * 1024);
+    tail.writeUInt32BE((1 << 20) - 1, 0); // a body running past the end of the file
+    for (let at = 16; at + 9 <= tail.length; at += 16) {
+      tail.writeUInt32BE(60_000, at);
+      tail[at + 8] = 3;
+    }
+    const crafted = Buffer.concat([seq, tail]);
+    writeFileSync(seqPath, crafted);
+    await expectOpenFails(dir, 'ledger.corrupt', /more checkpoint-like records than a torn write holds: not cut/);
+    expect(readFileSync(seqPath).equals(crafted)).toBe(true);
+  });
+
   it('a damaged length in the middle of acknowledged records is ledger.corrupt, never cut off as a torn tail', async () => {
     const dir = freshDir();
     const ledger = await open(dir);
