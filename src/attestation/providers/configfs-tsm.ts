@@ -61,7 +61,11 @@ export interface ConfigfsTsmOptions {
   readonly maxAttempts?: number;
   /** SNP VMPL to request (writes `privlevel`); omitted = the kernel's default. */
   readonly privlevel?: number;
+  /** Deadline of one whole collection (default 60 s). */
+  readonly collectTimeoutMs?: number;
 }
+
+const DEFAULT_COLLECT_TIMEOUT_MS = 60_000;
 
 const TEXT = new TextDecoder();
 
@@ -75,6 +79,7 @@ export function configfsTsmProvider(opts: ConfigfsTsmOptions = {}): EvidenceProv
   const fs = opts.fs ?? nodeTsmFileSystem;
   const reportDir = path.join(opts.root ?? DEFAULT_CONFIGFS_ROOT, 'tsm', 'report');
   const maxAttempts = Math.max(1, opts.maxAttempts ?? 3);
+  const collectTimeoutMs = opts.collectTimeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS;
 
   async function readText(file: string): Promise<string> {
     try {
@@ -121,43 +126,70 @@ export function configfsTsmProvider(opts: ConfigfsTsmOptions = {}): EvidenceProv
 
   return {
     name: 'configfs-tsm',
+    /**
+     * A read of `outblob` waits on the kernel and the firmware, and one that never returns cannot
+     * be cancelled from user space: past the deadline the caller gets provider.timeout, and the
+     * entry is removed whenever the stuck read returns.
+     */
     async collect(reportData: Uint8Array): Promise<EvidencePackage> {
       checkReportData(reportData);
-      const entry = path.join(reportDir, `attex-${process.pid}-${randomBytes(6).toString('hex')}`);
+      const overdue = new AbortController();
+      const work = collectOnce(reportData, overdue.signal);
+      work.catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await fs.mkdir(entry);
-      } catch (err) {
-        const mapped = providerIoError(err, 'create a report entry in', reportDir);
-        if (mapped.code === 'provider.unavailable') {
-          throw new AttexError(
-            'provider.unavailable',
-            `${reportDir} does not exist: configfs-tsm needs Linux 6.7+ with CONFIG_TSM_REPORTS inside an SEV-SNP or TDX guest, ` +
-              'and configfs mounted (mount -t configfs none /sys/kernel/config)',
-            { cause: err },
-          );
-        }
-        throw mapped;
-      }
-      try {
-        let got: Awaited<ReturnType<typeof attempt>> = null;
-        for (let i = 0; i < maxAttempts && got === null; i++) got = await attempt(entry, reportData);
-        if (got === null) {
-          throw new AttexError('provider.race', `configfs-tsm generation changed during ${maxAttempts} attempts: another process is writing to the same report entry`);
-        }
-        const kind = got.provider === 'sev_guest' ? 'snp' : got.provider === 'tdx_guest' ? 'tdx' : null;
-        if (kind === null) throw new AttexError('provider.unsupported', `configfs-tsm provider ${JSON.stringify(got.provider.slice(0, 32))} is not supported (expected sev_guest or tdx_guest)`);
-        if (detectEvidenceKind(got.blob) !== kind) throw new AttexError('provider.malformed', `outblob from ${got.provider} is not a well-formed ${kind} evidence blob`);
-        const offset = reportDataOffset(kind, got.blob);
-        if (!bytesEqual(got.blob.subarray(offset, offset + 64), reportData)) {
-          throw new AttexError('provider.stale-report', 'outblob does not carry the requested report data');
-        }
-        if (kind === 'tdx') return makeEvidencePackage({ kind, evidence: got.blob });
-        const certs = got.aux && got.aux.length > 0 ? parseCertTable(got.aux) : [];
-        const vek = certs.find((c) => c.role === 'vcek') ?? certs.find((c) => c.role === 'vlek');
-        return makeEvidencePackage({ kind, evidence: got.blob, ...(vek && { certs: [vek.cert] }) });
+        return await Promise.race([
+          work,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              overdue.abort();
+              reject(new AttexError('provider.timeout', `configfs-tsm did not produce a report within ${collectTimeoutMs} ms; the kernel or the TEE firmware is not answering`));
+            }, collectTimeoutMs);
+          }),
+        ]);
       } finally {
-        await fs.rmdir(entry).catch(() => undefined);
+        clearTimeout(timer);
       }
     },
   };
+
+  async function collectOnce(reportData: Uint8Array, overdue: AbortSignal): Promise<EvidencePackage> {
+    const entry = path.join(reportDir, `attex-${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      await fs.mkdir(entry);
+    } catch (err) {
+      const mapped = providerIoError(err, 'create a report entry in', reportDir);
+      if (mapped.code === 'provider.unavailable') {
+        throw new AttexError(
+          'provider.unavailable',
+          `${reportDir} does not exist: configfs-tsm needs Linux 6.7+ with CONFIG_TSM_REPORTS inside an SEV-SNP or TDX guest, ` +
+            'and configfs mounted (mount -t configfs none /sys/kernel/config)',
+          { cause: err },
+        );
+      }
+      throw mapped;
+    }
+    try {
+      let got: Awaited<ReturnType<typeof attempt>> = null;
+      // No new attempt once the caller has given up (a stuck read returned late).
+      for (let i = 0; i < maxAttempts && got === null && !overdue.aborted; i++) got = await attempt(entry, reportData);
+      if (overdue.aborted) throw new AttexError('provider.timeout', 'configfs-tsm collection abandoned after its deadline');
+      if (got === null) {
+        throw new AttexError('provider.race', `configfs-tsm generation changed during ${maxAttempts} attempts: another process is writing to the same report entry`);
+      }
+      const kind = got.provider === 'sev_guest' ? 'snp' : got.provider === 'tdx_guest' ? 'tdx' : null;
+      if (kind === null) throw new AttexError('provider.unsupported', `configfs-tsm provider ${JSON.stringify(got.provider.slice(0, 32))} is not supported (expected sev_guest or tdx_guest)`);
+      if (detectEvidenceKind(got.blob) !== kind) throw new AttexError('provider.malformed', `outblob from ${got.provider} is not a well-formed ${kind} evidence blob`);
+      const offset = reportDataOffset(kind, got.blob);
+      if (!bytesEqual(got.blob.subarray(offset, offset + 64), reportData)) {
+        throw new AttexError('provider.stale-report', 'outblob does not carry the requested report data');
+      }
+      if (kind === 'tdx') return makeEvidencePackage({ kind, evidence: got.blob });
+      const certs = got.aux && got.aux.length > 0 ? parseCertTable(got.aux) : [];
+      const vek = certs.find((c) => c.role === 'vcek') ?? certs.find((c) => c.role === 'vlek');
+      return makeEvidencePackage({ kind, evidence: got.blob, ...(vek && { certs: [vek.cert] }) });
+    } finally {
+      await fs.rmdir(entry).catch(() => undefined);
+    }
+  }
 }

@@ -72,6 +72,19 @@ describe('configfs-tsm provider', () => {
     expect(await entriesLeft(root)).toEqual([]);
   });
 
+  it('a collection that the kernel never answers ends at its deadline as provider.timeout; the entry goes once the read returns', async () => {
+    const root = await configfsRoot();
+    let answer!: () => void;
+    const gate = new Promise<void>((resolve) => (answer = resolve));
+    const kernel = new FakeTsmKernel(sim, { outblobGate: gate });
+    await expect(configfsTsmProvider({ root, fs: kernel, collectTimeoutMs: 200 }).collect(reportData)).rejects.toMatchObject({ code: 'provider.timeout' });
+    expect(await entriesLeft(root)).toHaveLength(1); // the stuck read still holds it
+    answer();
+    for (let i = 0; i < 100 && (await entriesLeft(root)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await entriesLeft(root)).toEqual([]);
+    expect(kernel.inblobWrites).toBe(1); // no further attempt after the deadline
+  });
+
   it('EACCES becomes provider.permission with advice to run as root or grant access', async () => {
     const root = await configfsRoot();
     await expect(configfsTsmProvider({ root, fs: new FakeTsmKernel(sim, { denyMkdir: true }) }).collect(reportData)).rejects.toMatchObject({

@@ -20,6 +20,8 @@ export interface FakeKernelOptions {
   races?: number;
   denyMkdir?: boolean;
   staleOutblob?: boolean;
+  /** outblob reads wait until this resolves (firmware that does not answer). */
+  outblobGate?: Promise<void>;
 }
 
 function errno(code: string, target: string): NodeJS.ErrnoException {
@@ -54,6 +56,7 @@ export class FakeTsmKernel implements TsmFileSystem {
   }
 
   async readFile(file: string): Promise<Uint8Array> {
+    if (path.basename(file) === 'outblob' && this.opts.outblobGate) await this.opts.outblobGate;
     if (path.basename(file) === 'outblob' && this.races > 0) {
       this.races--;
       await this.bumpGeneration(path.dirname(file)); // someone else wrote inblob meanwhile
