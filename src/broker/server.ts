@@ -4,6 +4,7 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
+import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -210,7 +211,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
             ? new BrokerProblem('HeadersTooLarge', 'broker.headers-too-large', 'the header section exceeds the server limit (16 KiB)')
             : new BrokerProblem('MalformedRequest', 'broker.request', 'the request is not valid HTTP/1.1'),
       ),
-    })),
+    }), (socket) => connections.endWhenIdle(socket as Socket)),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
 

@@ -53,8 +53,9 @@ export function ed25519Signer(privateKey: KeyObject): Ed25519Signer {
   };
 }
 
-/** Strict RFC 8032 verification; false (never a throw) for keys or signatures of the wrong length. */
+/** Strict RFC 8032 verification; false (never a throw) for anything but bytes of the right lengths. */
 export function verifyEd25519Sodium(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (!(signature instanceof Uint8Array && message instanceof Uint8Array && publicKey instanceof Uint8Array)) return false;
   if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
   return sodium.crypto_sign_verify_detached(signature, message, publicKey);
 }

@@ -4,6 +4,12 @@ import { createHash } from 'node:crypto';
 export const SIGNATURE_LABEL = 'attex';
 export const COVERED_COMPONENTS = ['@method', '@path', '@query', 'content-digest'] as const;
 export const DEFAULT_MAX_SKEW_SECONDS = 300;
+/**
+ * How far ahead of the verifier's clock `created` may be. Small on purpose: the replay cache
+ * refuses signatures created before it existed (a restart), and one created ahead of a restart
+ * could have been accepted before it too.
+ */
+export const DEFAULT_MAX_FUTURE_SECONDS = 10;
 
 export interface HttpRequestParts {
   readonly method: string;

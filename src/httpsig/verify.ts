@@ -2,7 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import { verifyEd25519Sodium } from '../ed25519/index.ts';
 import { AttexError } from '../errors/index.ts';
-import { DEFAULT_MAX_SKEW_SECONDS, type HttpRequestParts, SIGNATURE_LABEL, type VerifiedRequestSignature, contentDigest } from './common.ts';
+import { DEFAULT_MAX_FUTURE_SECONDS, DEFAULT_MAX_SKEW_SECONDS, type HttpRequestParts, SIGNATURE_LABEL, type VerifiedRequestSignature, contentDigest } from './common.ts';
 import { type OurSignature, readSignature } from './member.ts';
 import type { ReplayCache } from './replay.ts';
 
@@ -10,7 +10,10 @@ export interface VerifyRequestOptions {
   readonly lookupKey: (keyId: string) => KeyObject | undefined;
   readonly now: Date;
   readonly replay: ReplayCache;
+  /** How old `created` may be (default 300 s). */
   readonly maxSkewSeconds?: number;
+  /** How far ahead of `now` `created` may be (default 10 s). */
+  readonly maxFutureSeconds?: number;
   /**
    * Seconds since the epoch: signatures created earlier are refused. The replay cache knows
    * only the nonces it has seen; a request signed before it existed may have been accepted by
@@ -33,6 +36,8 @@ export interface VerifiedHeaders {
   readonly ours: OurSignature;
   readonly digest: string;
   readonly nowSeconds: number;
+  /** When the signature stops passing the freshness check: its nonce need not be kept longer. */
+  readonly freshUntil: number;
 }
 
 /**
@@ -64,8 +69,12 @@ export function verifyRequestHeaders(req: Omit<HttpRequestParts, 'body'>, opts: 
   const ours = readSignature(signatureInputHeader, signatureHeader);
   const maxSkew = opts.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS;
   const nowSeconds = Math.floor(opts.now.getTime() / 1000);
-  if (Math.abs(nowSeconds - ours.created) > maxSkew) {
-    throw new AttexError('auth.stale-signature', `signature created ${ours.created} is outside the ${maxSkew}s window around ${nowSeconds}`);
+  const maxFuture = opts.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS;
+  if (nowSeconds - ours.created > maxSkew) {
+    throw new AttexError('auth.stale-signature', `signature created ${ours.created} is more than ${maxSkew} s before ${nowSeconds}`);
+  }
+  if (ours.created - nowSeconds > maxFuture) {
+    throw new AttexError('auth.stale-signature', `signature created ${ours.created} is more than ${maxFuture} s ahead of this executor's clock (${nowSeconds}); check the signer's clock`);
   }
   if (opts.notBefore !== undefined && ours.created < opts.notBefore) {
     throw new AttexError('auth.stale-signature', `signature created ${ours.created}, before this executor started (${opts.notBefore}): its nonce cannot be checked; sign the request again`);
@@ -79,14 +88,14 @@ export function verifyRequestHeaders(req: Omit<HttpRequestParts, 'body'>, opts: 
   const url = new URL(req.url, 'http://attex.invalid');
   const base = signatureBase(req, url, ours);
   if (!verifyEd25519Sodium(ours.signatureBytes, Buffer.from(base), rawKey(key))) throw new AttexError('auth.bad-signature', 'signature does not verify with the caller key');
-  return { ours, digest, nowSeconds };
+  return { ours, digest, nowSeconds, freshUntil: Math.min(ours.created + maxSkew, ours.expires ?? Number.POSITIVE_INFINITY) };
 }
 
 /** The rest, once the body is in: it must match the signed digest, and the nonce be new. */
 export function verifyRequestBody(verified: VerifiedHeaders, body: Uint8Array, replay: ReplayCache): VerifiedRequestSignature {
-  const { ours, digest, nowSeconds } = verified;
+  const { ours, digest, nowSeconds, freshUntil } = verified;
   if (digest !== contentDigest(body)) throw new AttexError('auth.digest-mismatch', 'Content-Digest does not match the request body');
-  if (!replay.remember(ours.keyId, ours.nonce, nowSeconds)) {
+  if (!replay.remember(ours.keyId, ours.nonce, nowSeconds, freshUntil)) {
     throw new AttexError('auth.replayed', 'this signed request was already received (nonce reused)');
   }
   return { keyId: ours.keyId, signatureInput: ours.signatureInput, signature: ours.signature, contentDigest: digest, created: ours.created, nonce: ours.nonce, components: ours.components };

@@ -6,11 +6,12 @@
  */
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
-import { ReplayCache, type VerifiedHeaders, type VerifiedRequestSignature, verifyRequestBody, verifyRequestHeaders } from '../httpsig/index.ts';
+import { DEFAULT_MAX_SKEW_SECONDS, ReplayCache, type VerifiedHeaders, type VerifiedRequestSignature, verifyRequestBody, verifyRequestHeaders } from '../httpsig/index.ts';
 import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
 import { createMetrics, type ExecutorMetrics } from './metrics.ts';
 import { type ConnectionTracker, trackConnections } from './connections.ts';
@@ -43,6 +44,8 @@ export interface AppOptions {
 }
 
 const ACTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Nonces remembered at most (~100 MB). */
+const REPLAY_CACHE_ENTRIES = 1_000_000;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 /**
  * The action sees the body decoded as UTF-8 while the receipt digests its bytes: invalid UTF-8
@@ -63,8 +66,11 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   const clock = opts.clock ?? (() => new Date());
   const metrics = createMetrics();
   const queue = new DispatchQueue({ concurrency: opts.concurrency, maxQueued: opts.maxQueued ?? opts.concurrency * 64 });
-  const limiter = new CallerRateLimiter(opts.rateLimit ?? { ratePerSecond: 200, burst: 400 });
-  const replay = new ReplayCache();
+  // A caller within its rate limit never fills its share of the replay cache: a nonce is kept
+  // only while its signature stays fresh (300 s after it was created).
+  const rate = opts.rateLimit ?? { ratePerSecond: 200, burst: 400 };
+  const replay = new ReplayCache(undefined, REPLAY_CACHE_ENTRIES, Math.max(REPLAY_CACHE_ENTRIES / 4, Math.ceil(rate.ratePerSecond * DEFAULT_MAX_SKEW_SECONDS * 1.1) + rate.burst));
+  const limiter = new CallerRateLimiter(rate);
   // Requests signed before the replay cache existed are refused (see verifyRequest's notBefore).
   const replayCacheSince = Math.floor(clock().getTime() / 1000);
   const byKeyId = new Map(opts.callers.map((c) => [c.keyId, c]));
@@ -118,7 +124,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
       );
       metrics.rejected.inc({ reason: problem.code });
       return problem;
-    }),
+    }, (socket) => connections.endWhenIdle(socket as Socket)),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }) as unknown as FastifyInstance;
 
@@ -157,12 +163,11 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     res.writeHead(problem.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
     res.end(body);
   });
+  const connections = trackConnections(app);
   app.addHook('onRequest', (req, _reply, done) => {
     if (req.headers.host === undefined && req.raw.httpVersion === '1.1') done(new AttexError('request.missing-host', 'an HTTP/1.1 request needs a Host header'));
     else done();
   });
-
-  const connections = trackConnections(app);
   refuseWhileClosing(app, (req, reply) => {
     metrics.rejected.inc({ reason: 'server.shutting-down' });
     void sendProblem(reply, problemFrom(new AttexError('server.shutting-down', 'the executor is shutting down; retry on another instance'), req.url), 1);

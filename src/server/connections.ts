@@ -10,8 +10,10 @@ import { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 
 export interface ConnectionTracker {
-  /** Shutdown begins: every response from now on ends its connection. */
+  /** Shutdown begins: a connection ends once no request on it is in progress. */
   beginClose(): void;
+  /** End `socket` once no request on it is in progress (now, if none is). */
+  endWhenIdle(socket: Socket): void;
   /** End every connection with no request in progress (TLS ones still in their handshake excepted). */
   closeIdle(): void;
   /** Cut every connection still open (the grace period is over). */
@@ -24,6 +26,10 @@ export function trackConnections(app: FastifyInstance): ConnectionTracker {
   // Requests in progress per socket the requests arrive on (the TLS socket, on an HTTPS server).
   const requests = new Map<Socket, number>();
   let closing = false;
+  // Requests counted in progress (a hook registered before ours may refuse one before we see it).
+  const counted = new WeakSet<object>();
+  // Connections to end once their last request in progress is answered.
+  const ending = new WeakSet<Socket>();
   const forget = (socket: Socket, set: { delete(s: Socket): unknown }) => socket.once('close', () => set.delete(socket));
   app.server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -39,11 +45,16 @@ export function trackConnections(app: FastifyInstance): ConnectionTracker {
   };
   // Callback hooks, not async ones: they run on every request.
   app.addHook('onRequest', (req, _reply, done) => {
+    counted.add(req.raw);
     count(req.raw.socket, 1);
     done();
   });
   app.addHook('onResponse', (req, _reply, done) => {
-    count(req.raw.socket, -1);
+    const socket = req.raw.socket;
+    if (counted.delete(req.raw)) count(socket, -1);
+    // Every answer owed on the connection has gone out: end it now rather than leave it to the
+    // keep-alive timeout (responses can finish out of order with their requests' handlers).
+    if ((closing || ending.has(socket)) && requests.get(socket) === 0) socket.end();
     done();
   });
   app.addHook('onSend', (req, reply, payload, done) => {
@@ -55,6 +66,10 @@ export function trackConnections(app: FastifyInstance): ConnectionTracker {
   return {
     beginClose() {
       closing = true;
+    },
+    endWhenIdle(socket) {
+      if ((requests.get(socket) ?? 0) <= 0) socket.destroy();
+      else ending.add(socket);
     },
     closeIdle() {
       for (const [socket, n] of requests) if (n <= 0) socket.destroy();

@@ -77,17 +77,17 @@ export type ClientErrorKind = 'timeout' | 'headers-too-large' | 'malformed-http'
  * refusals with the problem `problemFor` names, as a whole raw HTTP/1.1 response, and closes
  * the connection. A reset or already closed connection gets nothing.
  */
-export function clientErrorResponder(problemFor: (kind: ClientErrorKind) => Problem): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+export function clientErrorResponder(problemFor: (kind: ClientErrorKind) => Problem, endWhenIdle?: (socket: Duplex) => void): (err: NodeJS.ErrnoException, socket: Duplex) => void {
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const problem = problemFor(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : 'malformed-http');
     const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (inFlight) {
-      // A request before this one on the connection is still being answered: a raw answer now
-      // would reach the client as that request's answer (it may well have run). Let that answer
-      // go out, then close; nothing is read after the bad request.
+      // Requests before this one on the connection are still being answered: a raw answer now
+      // would reach the client as theirs (they may well have run). Let their answers go out,
+      // then close; nothing after the bad request is read.
+      if (endWhenIdle) return endWhenIdle(socket);
       inFlight.shouldKeepAlive = false;
-      inFlight.once('finish', () => socket.destroy());
       inFlight.once('close', () => socket.destroy());
       return;
     }

@@ -20,5 +20,11 @@ describe('libsodium Ed25519', () => {
     expect(verifyEd25519Sodium(new Uint8Array([...signature, 0]), message, signer.publicKey)).toBe(false);
     expect(verifyEd25519Sodium(signature, message, signer.publicKey.subarray(1))).toBe(false);
     expect(verifyEd25519Sodium(signature, message, new Uint8Array(0))).toBe(false);
+    // Not bytes: false, as the portable verifier answers, never libsodium's assertion.
+    const anyArgs = verifyEd25519Sodium as (...args: unknown[]) => boolean;
+    expect(anyArgs([...signature], message, signer.publicKey)).toBe(false);
+    expect(anyArgs(signature, 'receipt', signer.publicKey)).toBe(false);
+    expect(anyArgs(signature, message, null)).toBe(false);
+    expect(anyArgs(new Uint16Array(64), message, signer.publicKey)).toBe(false);
   });
 });

@@ -60,6 +60,19 @@ describe('RFC 9421 request signatures', () => {
     expect(await codeOf(verifyRequest(good, { ...opts, notBefore: created }))).toBe('accepted');
   });
 
+  it('refuses a signature created more than 10 s ahead of the clock (it could predate a restart of the replay cache)', async () => {
+    expect(await codeOf(verify(await signed({}, new Date(now.getTime() + 60_000))))).toBe('auth.stale-signature');
+    expect(await codeOf(verify(await signed({}, new Date(now.getTime() + 5_000))))).toBe('accepted');
+    expect(await codeOf(verify(await signed({}, new Date(now.getTime() - 290_000))))).toBe('accepted');
+  });
+
+  it('forgets a nonce once its signature can no longer be fresh', () => {
+    const cache = new ReplayCache(600, 10, 10);
+    expect(cache.remember('k', 'a', 1_000, 1_300)).toBe(true);
+    expect(cache.remember('k', 'a', 1_300, 1_600)).toBe(false); // still within: a replay
+    expect(cache.remember('k', 'a', 1_301, 1_601)).toBe(true); // forgotten: its signature is stale by now anyway
+  });
+
   it('a key fills only its share of the replay cache; other keys go on', () => {
     const cache = new ReplayCache(600, 10, 4);
     const t = 1_000;
