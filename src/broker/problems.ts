@@ -11,7 +11,7 @@ export const TRUSTEE_ERROR_PREFIX = 'https://github.com/confidential-containers/
 const ATTEX_PROBLEM_PREFIX = 'urn:attex:broker:problem:';
 
 export interface ProblemKind {
-  readonly status: 400 | 401 | 403 | 404 | 408 | 413 | 415 | 429 | 431 | 500 | 503;
+  readonly status: 400 | 401 | 403 | 404 | 408 | 413 | 415 | 417 | 429 | 431 | 500 | 503;
   readonly type: string;
   readonly title: string;
 }
@@ -43,6 +43,8 @@ export const PROBLEMS = {
   RequestTimeout: { status: 408, type: attex('RequestTimeout'), title: 'Request not received in time' },
   PayloadTooLarge: { status: 413, type: attex('PayloadTooLarge'), title: 'Request body too large' },
   UnsupportedMediaType: { status: 415, type: attex('UnsupportedMediaType'), title: 'Body must be application/json' },
+  /** An Expect header other than 100-continue (connection closed). */
+  ExpectationFailed: { status: 417, type: attex('ExpectationFailed'), title: 'Expectation failed' },
   /** Per-client request budget exceeded; refused before any work (and not audited: see docs/broker.md). */
   TooManyRequests: { status: 429, type: attex('TooManyRequests'), title: 'Too many requests' },
   /** Header section over the server's limit (connection closed). */

@@ -4,6 +4,7 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -187,7 +188,10 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
   if (opts.tls) checkBrokerTls(opts.tls);
   const app = Fastify({
     // A handshake gets 10 s (Node's default is 120 s; requestTimeout starts only after it).
-    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const, handshakeTimeout: 10_000 } } : {}),
+    // A request without Host is refused below with a problem body, not Node's bare 400.
+    ...(opts.tls
+      ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const, handshakeTimeout: 10_000, requireHostHeader: false } }
+      : { http: { requireHostHeader: false } }),
     loggerInstance: logger,
     bodyLimit: LIMITS.attestBodyBytes,
     // Resource path segments are up to 128 characters (src/broker/paths.ts).
@@ -225,6 +229,19 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
   // While closing, each response ends its connection, so a keep-alive client does not hold
   // the shutdown until the cut.
   const connections = trackConnections(app as unknown as FastifyInstance);
+
+  // What Node would answer with a bare status and no body: an Expect other than 100-continue
+  // (417), and an HTTP/1.1 request without Host (400, RFC 9112 §3.2). Neither is audited.
+  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify(problemBody(new BrokerProblem('ExpectationFailed', 'broker.expectation-failed', 'only "Expect: 100-continue" is supported')));
+    res.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.headers.host !== undefined || req.raw.httpVersion !== '1.1') return;
+    const body = problemBody(new BrokerProblem('MalformedRequest', 'broker.request', 'an HTTP/1.1 request needs a Host header'));
+    return reply.code(400).type(PROBLEM_CONTENT_TYPE).send(body);
+  });
 
   // Refused before parsing, verification or auditing: a flood cannot grow the audit log or burn CPU.
   const limiter = new CallerRateLimiter(opts.rateLimit ?? { ratePerSecond: 50, burst: 100 });

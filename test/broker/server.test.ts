@@ -328,6 +328,9 @@ describe('malformed requests', () => {
     };
     expect(await exchange(`GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`)).toEqual({ status: 431, contentType: 'application/problem+json', code: 'broker.headers-too-large' });
     expect(await exchange('POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n')).toEqual({ status: 400, contentType: 'application/problem+json', code: 'broker.request' });
+    // Node answers these two with a bare status; the broker with a problem.
+    expect(await exchange('GET /kbs/v0/resource/app/key/db HTTP/1.1\r\nConnection: close\r\n\r\n')).toEqual({ status: 400, contentType: 'application/problem+json; charset=utf-8', code: 'broker.request' });
+    expect(await exchange('POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n')).toEqual({ status: 417, contentType: 'application/problem+json', code: 'broker.expectation-failed' });
   });
 
   it('attestation bodies with unknown members, bad keys or bad evidence', async () => {
