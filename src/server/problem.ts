@@ -82,10 +82,19 @@ export function clientErrorResponder(problemFor: (kind: ClientErrorKind) => Prob
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     const problem = problemFor(err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? 'headers-too-large' : 'malformed-http');
     const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (inFlight) {
+    // The response being written is this very request's when its body is what timed out.
+    const own = inFlight !== null && inFlight !== undefined && !inFlight.headersSent && inFlight.req !== undefined && !inFlight.req.complete;
+    if (inFlight && !own) {
       // Requests before this one on the connection are still being answered: a raw answer now
-      // would reach the client as theirs (they may well have run). Let their answers go out,
-      // then close; nothing after the bad request is read.
+      // would reach the client as theirs (they may well have run).
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        // A request stalled behind them is counted in progress and never completes: waiting for
+        // the connection to go idle would hold it open for good. Cut it.
+        socket.destroy();
+        return;
+      }
+      // A malformed request was never admitted: let the earlier answers go out, then close;
+      // nothing after it is read.
       if (endWhenIdle) return endWhenIdle(socket);
       inFlight.shouldKeepAlive = false;
       inFlight.once('close', () => socket.destroy());

@@ -256,6 +256,16 @@ describe('executor over HTTP', () => {
     expect(ex.executor.ledgerSize()).toBe(before + 1);
   });
 
+  it('a request whose body stalls is answered 408 and its connection closed at the request timeout', async () => {
+    const { socket, closed } = await rawConnection(ex.url);
+    const body = enc(items);
+    const headers = await signedHeaders('transform', body, alice);
+    socket.write(`POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Length: ${body.length}\r\n\r\n`);
+    socket.write(body.subarray(0, 10)); // then nothing more
+    const answer = await closed; // bounded by requestTimeoutMs (1.5 s); the test would time out otherwise
+    expect(answer).toMatch(/^HTTP\/1\.1 408 [^]*"code":"request\.timeout"/);
+  });
+
   it('a client trickling its headers is disconnected; other clients are served meanwhile', async () => {
     const { socket, closed } = await rawConnection(ex.url);
     socket.write('POST /v1/actions/transform HTTP/1.1\r\nHost: x\r\n');
