@@ -102,9 +102,7 @@ export async function handleAttest(ctx: BrokerContext, cookie: string | undefine
     submod: outcome.submod,
   });
   await ctx.audit.record({ ...facts, decision: 'token-issued', reason: 'ok', status: 200, tokenId: claims.jti }, now);
-  const attested = ctx.sessions.attest(session.id, token, claims.exp * 1000);
-  if (attested === undefined) throw new AttexError('broker.session-lost', 'session vanished during attestation');
-  return { token, session: attested };
+  return { token, session: ctx.sessions.attest(session, token, claims.exp * 1000) };
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;

@@ -36,7 +36,9 @@ export async function importTeePublicKey(key: TeePubKey): Promise<CryptoKey | Ke
 function assertSoundRsaKey(nB64: string, eB64: string): void {
   const n = Buffer.from(nB64, 'base64url');
   const e = Buffer.from(eB64, 'base64url');
-  const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+  // JWA (RFC 7518 §6.3.1.1) encodes n in the fewest octets: a leading zero octet would count as
+  // 8 bits and let a 2047-bit modulus through, which the JWE encryption itself then refuses.
+  const bits = n.length === 0 || n[0] === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
   const exponent = e.length === 0 || e.length > 8 ? 0n : BigInt(`0x${e.toString('hex')}`);
   if (bits < 2048 || bits > 8192 || (n[n.length - 1]! & 1) === 0 || exponent < 65537n || (exponent & 1n) === 0n) {
     throw new AttexError('broker.tee-pubkey', 'tee-pubkey is not a sound RSA key (a 2048-8192-bit odd modulus and an odd exponent of at least 65537)');

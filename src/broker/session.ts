@@ -60,12 +60,14 @@ export class SessionTable {
     return { ok: true, session };
   }
 
-  /** Mark an attestation as accepted: the session now carries the token until `expiresAt`. */
-  attest(id: string, token: string, expiresAt: number): Session | undefined {
-    const s = this.#sessions.get(id);
-    if (s === undefined) return undefined;
+  /**
+   * Mark an attestation as accepted: the session now carries the token until `expiresAt`. A
+   * session dropped while its evidence was verified (a full table evicts the oldest) is put
+   * back: its token is signed and audited by then, so it must be usable.
+   */
+  attest(s: Session, token: string, expiresAt: number): Session {
     const attested: Session = { state: 'attested', id: s.id, tee: s.tee, nonce: s.nonce, expiresAt, token };
-    this.#sessions.set(id, attested);
+    this.#sessions.set(s.id, attested);
     return attested;
   }
 

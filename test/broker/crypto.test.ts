@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,12 @@ describe('JWE to the TEE key', () => {
     const jwe = await encryptToTee(tee, new TextEncoder().encode('rsa-secret'));
     expect(decodeProtectedHeader(jwe)).toMatchObject({ alg: 'RSA-OAEP-256', enc: 'A256GCM' });
     expect(new TextDecoder().decode(await decryptFromBroker(jwe, privateKey))).toBe('rsa-secret');
+  });
+
+  it('RSA: refuses a 2047-bit modulus written with a leading zero octet (counted as 2048 bits before)', async () => {
+    const jwk = generateKeyPairSync('rsa', { modulusLength: 2047 }).publicKey.export({ format: 'jwk' });
+    const n = Buffer.concat([Buffer.alloc(1), Buffer.from(jwk.n!, 'base64url')]).toString('base64url');
+    await expect(encryptToTee({ kty: 'RSA', alg: 'RSA-OAEP-256', n, e: jwk.e! }, new Uint8Array(1))).rejects.toMatchObject({ code: 'broker.tee-pubkey' });
   });
 
   it('refuses a point that is not on the curve', async () => {
