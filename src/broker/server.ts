@@ -4,7 +4,6 @@
  * for every refusal, and no stack traces or internal messages to clients. Logs go through pino
  * with credentials redacted; secret values never reach a log line.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -12,7 +11,7 @@ import pino, { type Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
 import { CallerRateLimiter, type RateLimit } from '../server/admission.ts';
 import { trackConnections } from '../server/connections.ts';
-import { clientErrorResponder, refuseWhileClosing } from '../server/problem.ts';
+import { answerUnmetExpectations, clientErrorResponder, refuseWhileClosing } from '../server/problem.ts';
 import { jsonNestsDeeperThan } from '../util/index.ts';
 import type { AuditEvent, AuditLog } from './audit.ts';
 import { handleAttest, handleAuth, handleResource, sessionFromCookie, type BrokerContext } from './handlers.ts';
@@ -234,11 +233,7 @@ export async function createBrokerServer(opts: BrokerServerOptions): Promise<Bro
 
   // What Node would answer with a bare status and no body: an Expect other than 100-continue
   // (417), and an HTTP/1.1 request without Host (400, RFC 9112 §3.2). Neither is audited.
-  app.server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
-    const body = JSON.stringify(problemBody(new BrokerProblem('ExpectationFailed', 'broker.expectation-failed', 'only "Expect: 100-continue" is supported')));
-    res.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(body);
-  });
+  answerUnmetExpectations(app.server, () => problemBody(new BrokerProblem('ExpectationFailed', 'broker.expectation-failed', 'only "Expect: 100-continue" is supported')));
   app.addHook('onRequest', async (req, reply) => {
     if (req.headers.host !== undefined || req.raw.httpVersion !== '1.1') return;
     const body = problemBody(new BrokerProblem('MalformedRequest', 'broker.request', 'an HTTP/1.1 request needs a Host header'));

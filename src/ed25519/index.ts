@@ -9,7 +9,7 @@
  * small-order public keys and R refused; it accepts nothing the portable strict verifier refuses
  * (test/receipts/ed25519-parity.test.ts holds the three implementations to that).
  */
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
 import sodium from 'sodium-native';
 
 export const ED25519_SIGNATURE_BYTES = 64;
@@ -24,6 +24,19 @@ export interface Ed25519Signer {
 
 /** PKCS#8 DER of an Ed25519 private key (RFC 8410): this 16-byte prefix, then the 32-byte seed. */
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** The raw 32-byte public key of an Ed25519 public or private KeyObject; undefined for any other key. */
+export function ed25519PublicKeyBytes(key: KeyObject): Uint8Array | undefined {
+  if (key?.asymmetricKeyType !== 'ed25519') return undefined;
+  const x = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'jwk' }).x;
+  return typeof x === 'string' ? new Uint8Array(Buffer.from(x, 'base64url')) : undefined;
+}
+
+/** An Ed25519 private KeyObject from its 32-byte seed (the RFC 8032 secret key); undefined for another length. */
+export function ed25519KeyFromSeed(seed: Uint8Array): KeyObject | undefined {
+  if (!(seed instanceof Uint8Array) || seed.length !== sodium.crypto_sign_SEEDBYTES) return undefined;
+  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+}
 
 /**
  * A signer for an Ed25519 private KeyObject. libsodium's copy of the secret key lives in

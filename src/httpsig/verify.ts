@@ -1,6 +1,6 @@
 /** Verifying a signed dispatch request: digest, our member, freshness, the signature, the nonce. */
 import type { KeyObject } from 'node:crypto';
-import { verifyEd25519Sodium } from '../ed25519/index.ts';
+import { ed25519PublicKeyBytes, verifyEd25519Sodium } from '../ed25519/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { DEFAULT_MAX_FUTURE_SECONDS, DEFAULT_MAX_SKEW_SECONDS, type HttpRequestParts, SIGNATURE_LABEL, type VerifiedRequestSignature, contentDigest } from './common.ts';
 import { type OurSignature, readSignature } from './member.ts';
@@ -107,8 +107,7 @@ const rawKeys = new WeakMap<KeyObject, Uint8Array>();
 function rawKey(key: KeyObject): Uint8Array {
   let raw = rawKeys.get(key);
   if (raw === undefined) {
-    const x = key.type === 'public' && key.asymmetricKeyType === 'ed25519' ? key.export({ format: 'jwk' }).x : undefined;
-    raw = typeof x === 'string' ? new Uint8Array(Buffer.from(x, 'base64url')) : new Uint8Array(0);
+    raw = (key.type === 'public' ? ed25519PublicKeyBytes(key) : undefined) ?? new Uint8Array(0);
     rawKeys.set(key, raw);
   }
   return raw;

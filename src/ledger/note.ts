@@ -4,8 +4,8 @@
  * signatures by unknown keys are ignored, a signature by a known key that fails is an error,
  * and at least one known key must have signed.
  */
-import { type KeyObject, createHash, createPrivateKey, createPublicKey } from 'node:crypto';
-import { ed25519Signer, verifyEd25519Sodium } from '../ed25519/index.ts';
+import { type KeyObject, createHash, createPublicKey } from 'node:crypto';
+import { ed25519KeyFromSeed, ed25519PublicKeyBytes, ed25519Signer, verifyEd25519Sodium } from '../ed25519/index.ts';
 import { AttexError } from '../errors/index.ts';
 import { toHex } from '../util/index.ts';
 import { fromBase64Strict, toBase64 } from './encoding.ts';
@@ -127,10 +127,9 @@ export function ed25519PublicKey(raw: Uint8Array): KeyObject {
 
 /** Raw 32-byte public key of an Ed25519 private or public KeyObject. */
 export function rawPublicKey(key: KeyObject): Uint8Array {
-  const pub = key.type === 'private' ? createPublicKey(key) : key;
-  if (pub.asymmetricKeyType !== 'ed25519') throw new AttexError('ledger.key-invalid', 'key is not Ed25519');
-  const jwk = pub.export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(String(jwk.x), 'base64url'));
+  const raw = ed25519PublicKeyBytes(key);
+  if (raw === undefined) throw new AttexError('ledger.key-invalid', 'key is not Ed25519');
+  return raw;
 }
 
 function requirePrivateEd25519(key: KeyObject): KeyObject {
@@ -169,9 +168,9 @@ export function createCosigner(name: string, privateKey: KeyObject, clock: () =>
 
 /** Derive an Ed25519 private KeyObject from a 32-byte seed (RFC 8410 PKCS#8 wrapping). */
 export function ed25519PrivateKeyFromSeed(seed: Uint8Array): KeyObject {
-  if (seed.length !== 32) throw new AttexError('ledger.key-invalid', 'an Ed25519 seed is 32 bytes');
-  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
-  return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  const key = ed25519KeyFromSeed(seed);
+  if (key === undefined) throw new AttexError('ledger.key-invalid', 'an Ed25519 seed is 32 bytes');
+  return key;
 }
 
 function checkNoteText(text: string, code: string): void {

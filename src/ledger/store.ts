@@ -81,8 +81,6 @@ export class Ledger {
   #published = new PublishedIndex();
   /** Latest published checkpoint (checkpoint file or commit checkpoint). */
   #latest: { size: number; note: string } | null = null;
-  /** Size of the checkpoint in the checkpoint file (and of the last type-2 record). */
-  #fileSize = -1;
   /** Entries covered by the full tiles on disk. */
   #tilesSize = 0;
   /** The checkpoint sealed into the batch being written, and that batch's leaf hashes. */
@@ -95,10 +93,9 @@ export class Ledger {
   /** The sequence file is closed: nothing can be read either. */
   #released = false;
 
-  private constructor(dir: string, file: FileHandle, end: number, opts: LedgerOptions, recoveredTailBytes: number) {
+  private constructor(dir: string, file: FileHandle, end: number, opts: LedgerOptions, logSigner: NoteSigner, recoveredTailBytes: number) {
     this.dir = dir;
     this.#file = file;
-    const logSigner = createNoteSigner(opts.signer.name, opts.signer.privateKey);
     this.#signers = [logSigner, ...(opts.witnesses ?? [])];
     this.verifierKey = formatVerifierKey(logSigner.name, logSigner.publicKey);
     this.#logVerifier = parseVerifierKey(this.verifierKey);
@@ -121,7 +118,7 @@ export class Ledger {
     if (opts.checkpointInterval !== undefined && !(Number.isFinite(opts.checkpointInterval) && opts.checkpointInterval >= 0 && opts.checkpointInterval <= MAX_INTERVAL_MS)) {
       throw new AttexError('ledger.invalid-argument', `checkpointInterval must be a number of milliseconds from 0 to ${MAX_INTERVAL_MS}`);
     }
-    createNoteSigner(opts.signer.name, opts.signer.privateKey); // validates the key before touching the disk
+    const logSigner = createNoteSigner(opts.signer.name, opts.signer.privateKey); // the key is checked before the disk is touched
     const root = path.resolve(dir);
     let file: FileHandle;
     try {
@@ -170,7 +167,7 @@ export class Ledger {
         await file.truncate(scan.validLength);
         await file.sync();
       }
-      const ledger = new Ledger(root, file, end, opts, Math.max(0, scan.fileLength - end));
+      const ledger = new Ledger(root, file, end, opts, logSigner, Math.max(0, scan.fileLength - end));
       ledger.#tree = tree;
       ledger.#offsets = offsets;
       ledger.#lengths = lengths;
@@ -257,6 +254,11 @@ export class Ledger {
     this.#tree.append(hashes);
     if (sealed && records.at(-1)?.[8] === RECORD_COMMIT_CHECKPOINT) this.#adopt('commit', sealed.size, offsets.at(-1)!, sealed.note);
     if (hashes.length > 0) this.#schedulePublish();
+  }
+
+  /** Size of the checkpoint in the checkpoint file: that of the last type-2 record (-1: none yet). */
+  get #fileSize(): number {
+    return this.#published.last('file')?.size ?? -1;
   }
 
   /** Index a checkpoint just recorded at `recordOffset` in `seq`; it is the latest if it is the largest. */
@@ -427,7 +429,6 @@ export class Ledger {
       // checkpoint newer than the record, which open() re-records; a file older than the record is a rollback.
       await writeFileAtomic(path.join(this.dir, 'checkpoint'), note, path.join(this.dir, 'tmp'), true);
       const offset = await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(note, 'utf8')));
-      this.#fileSize = size;
       this.#adopt('file', size, offset, note);
       return note;
     } catch (err) {
@@ -495,7 +496,6 @@ export class Ledger {
         const offset = await this.#writer.append(encodeRecord(RECORD_CHECKPOINT, Buffer.from(text, 'utf8')));
         this.#adopt('file', cp.size, offset, text);
       }
-      this.#fileSize = cp.size;
     }
     await verifyFullTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.size);
     this.#tilesSize = this.size;

@@ -15,7 +15,7 @@ import { DEFAULT_MAX_SKEW_SECONDS, ReplayCache, type VerifiedHeaders, type Verif
 import { CallerRateLimiter, DispatchQueue, type RateLimit } from './admission.ts';
 import { createMetrics, type ExecutorMetrics } from './metrics.ts';
 import { type ConnectionTracker, trackConnections } from './connections.ts';
-import { clientErrorResponder, problemFrom, refuseWhileClosing, sendProblem } from './problem.ts';
+import { answerUnmetExpectations, clientErrorResponder, problemFrom, refuseWhileClosing, sendProblem } from './problem.ts';
 import { routeSchemas, OPENAPI_INFO } from './schemas.ts';
 import type { Caller, ExecutorService } from './service.ts';
 
@@ -71,7 +71,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   const rate = opts.rateLimit ?? { ratePerSecond: 200, burst: 400 };
   const replay = new ReplayCache(undefined, REPLAY_CACHE_ENTRIES, Math.max(REPLAY_CACHE_ENTRIES / 4, Math.ceil(rate.ratePerSecond * DEFAULT_MAX_SKEW_SECONDS * 1.1) + rate.burst));
   const limiter = new CallerRateLimiter(rate);
-  // Requests signed before the replay cache existed are refused (see verifyRequest's notBefore).
+  // Requests signed before the replay cache existed are refused (see verifyRequestHeaders' notBefore).
   const replayCacheSince = Math.floor(clock().getTime() / 1000);
   const byKeyId = new Map(opts.callers.map((c) => [c.keyId, c]));
   const bearer = opts.allowBearer ? (opts.bearerTokens ?? []) : [];
@@ -128,7 +128,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   }) as unknown as FastifyInstance;
 
-  // Bodies are read before the signature is checked, each up to bodyLimitBytes: bounding the
+  // Only authenticated requests have their bodies read (each up to bodyLimitBytes): bounding the
   // connections bounds that memory (maxConnections × bodyLimitBytes).
   if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
 
@@ -156,12 +156,10 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
 
   // What Node would answer with a bare status and no body: an Expect other than 100-continue
   // (417), and an HTTP/1.1 request without Host (400, RFC 9112 §3.2).
-  app.server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+  answerUnmetExpectations(app.server, (req) => {
     const problem = problemFrom(new AttexError('request.expectation-failed', 'only "Expect: 100-continue" is supported'), req.url);
     metrics.rejected.inc({ reason: problem.code });
-    const body = JSON.stringify(problem);
-    res.writeHead(problem.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(body);
+    return problem;
   });
   const connections = trackConnections(app);
   app.addHook('onRequest', (req, _reply, done) => {

@@ -2,7 +2,7 @@
  * RFC 7807 problem responses. Every error an HTTP caller can see has a stable `type` URI derived
  * from the AttexError code, so clients branch on `type` (or `code`), never on message text.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AttexError } from '../errors/index.ts';
@@ -106,6 +106,19 @@ export function clientErrorResponder(problemFor: (kind: ClientErrorKind) => Prob
     }
     socket.destroy();
   };
+}
+
+/**
+ * Node answers an `Expect` other than `100-continue` with a bare 417 and no body: answer with
+ * `problemFor`'s problem instead (shared by the executor and the broker), closing the connection.
+ */
+export function answerUnmetExpectations(server: Server, problemFor: (req: IncomingMessage) => { readonly status: number }): void {
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    const problem = problemFor(req);
+    const body = JSON.stringify(problem);
+    res.writeHead(problem.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    res.end(body);
+  });
 }
 
 /**
