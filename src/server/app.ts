@@ -17,7 +17,7 @@ import { createMetrics, type ExecutorMetrics } from './metrics.ts';
 import { type ConnectionTracker, trackConnections } from './connections.ts';
 import { answerUnmetExpectations, clientErrorResponder, problemFrom, refuseWhileClosing, sendProblem } from './problem.ts';
 import { routeSchemas, OPENAPI_INFO } from './schemas.ts';
-import type { Caller, ExecutorService } from './service.ts';
+import type { Caller, DispatchResult, ExecutorService } from './service.ts';
 
 export interface CallerCredential {
   readonly caller: Caller;
@@ -249,12 +249,10 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     // A replay ran nothing: it is not counted again.
     if (!result.replayed) metrics.actions.inc({ action: name, outcome: result.outcome });
     // A failed action still has a receipt: 200 for success, 422 when the action failed in the sandbox.
-    // Serialized natively: the schema serializer escapes the long base64 receipt and proof strings
-    // character by character in JS. DispatchResult holds exactly the schema's members, in its order.
     return reply
       .code(result.outcome === 'ok' ? 200 : result.error?.code === 'sandbox.worker-crashed' ? 500 : 422)
       .type('application/json; charset=utf-8')
-      .send(JSON.stringify(result));
+      .send(dispatchResponseBody(result));
   });
 
   app.get('/v1/receipts/:id', { schema: routeSchemas.receipt }, async (req) => {
@@ -294,4 +292,21 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return { app, metrics, queue, connections };
+}
+
+/**
+ * The dispatch response, serialized natively: the schema serializer escapes the long base64
+ * receipt and proof strings character by character in JS. DispatchResult holds exactly the
+ * schema's members, in its order. The proof's checkpoint is signed with lines starting with
+ * U+2014; written as `\u2014`, it is the same JSON value, and the body stays one-byte in V8
+ * (unless the action's own output has non-ASCII text), which saves 20-30 µs of event-loop time
+ * per response in measuring, encoding and writing it (docs/executor.md).
+ */
+export function dispatchResponseBody(result: DispatchResult): string {
+  return JSON.stringify({ ...result, proof: JSON.rawJSON(asciiJsonString(result.proof)) });
+}
+
+/** `value` as a JSON string literal with every character outside ASCII escaped. */
+function asciiJsonString(value: string): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -56,6 +56,9 @@ describe('executor over HTTP', () => {
     expect(r.body['replayed']).toBe(false);
     expect(r.body['logIndex']).toBe(before);
     expect(ex.executor.ledgerSize()).toBe(before + 1);
+    // Sent with its checkpoint's U+2014 escaped (an ASCII body), it reads back as the log's proof.
+    expect(r.body['proof']).toBe(await ex.executor.ledger.tlogProof(before));
+    expect(r.body['proof']).toContain('\u2014 ');
     const bundle = await send(ex.url, 'GET', `/v1/receipts/${String(r.body['invocationId'])}`, undefined, {});
     expect(bundle.status).toBe(200);
     const v = await verifyBundle(bundle.body, await trust());
