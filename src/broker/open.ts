@@ -8,11 +8,12 @@
  *   audit-signing-key.seed       Ed25519 seed that signs audit DSSE envelopes (0600)
  *   audit-log-key.seed           Ed25519 seed that signs the audit log's checkpoints (0600)
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { AttexError } from '../errors/index.ts';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Ledger } from '../ledger/index.ts';
+import { LOCK_STALE_MS, StateLockError, lockStateDirectory } from '../util/index.ts';
 import { ed25519PrivateKeyFromSeed, type ReceiptSigner } from '../receipts/index.ts';
 import { createAuditLog, loadOrCreateAuditSigner, loadOrCreateSeed, type AuditLog } from './audit.ts';
 import type { ResourcePolicy } from './policy/index.ts';
@@ -40,6 +41,8 @@ export interface OpenBrokerOptions {
   readonly tls?: BrokerTls;
   /** Audit log checkpoint interval in ms (default 1000; 0 = on demand). */
   readonly checkpointInterval?: number;
+  /** How long to wait for the state directory's lock if another process holds it (default ~12 s). */
+  readonly lockWaitMs?: number;
 }
 
 export interface OpenedBroker extends BrokerServer {
@@ -54,59 +57,47 @@ export function brokerPaths(stateDir: string) {
   return { secrets: path.join(stateDir, 'secrets'), audit: path.join(stateDir, 'audit') };
 }
 
-const LOCK_FILE = 'broker.lock';
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * One process at a time owns a state directory's audit log (the ledger has no cross-process
- * locking, and opening it repairs a torn tail). A lock file holds the owner's pid; a lock left
- * by a dead process is taken over. Resolves to a release function.
+ * locking, and opening it repairs a torn tail): see lockStateDirectory. A lock whose owner died
+ * is taken over once stale (within ~10 s). `onLost` runs if the lock is lost while held.
+ * Resolves to a release function.
  */
-export async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = path.join(stateDir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
-      return async () => {
-        await rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new AttexError('broker.state-io', `cannot create ${LOCK_FILE}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-      const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-        throw new AttexError('broker.state-locked', `the broker state directory is in use by process ${pid}`);
-      }
-      await rm(file, { force: true });
-    }
+export async function lockStateDir(stateDir: string, onLost: (err: Error) => void = () => undefined, waitMs?: number): Promise<() => Promise<void>> {
+  try {
+    const lock = await lockStateDirectory(stateDir, { onLost, ...(waitMs === undefined ? {} : { waitMs }) });
+    return () => lock.release();
+  } catch (err) {
+    if (!(err instanceof StateLockError)) throw err;
+    throw err.failure.kind === 'locked'
+      ? new AttexError('broker.state-locked', `${err.message}: stop the other broker, or give this one its own state directory`)
+      : new AttexError('broker.state-io', err.message);
   }
-  throw new AttexError('broker.state-locked', 'the broker state directory lock could not be taken');
 }
 
 /** Open the audit ledger of a state directory (also used by `attex broker audit`). */
-export async function openAuditLedger(stateDir: string, opts: { checkpointInterval?: number } = {}): Promise<Ledger> {
+export async function openAuditLedger(stateDir: string, opts: { checkpointInterval?: number; lockWaitMs?: number } = {}): Promise<Ledger> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const seed = await loadOrCreateSeed(stateDir, AUDIT_LOG_KEY_FILE);
   return Ledger.open(brokerPaths(stateDir).audit, {
     signer: { name: AUDIT_LOG_NAME, privateKey: ed25519PrivateKeyFromSeed(seed) },
+    // The state directory's lock is held already; this one's own goes stale with it after a crash.
+    lock: { waitMs: opts.lockWaitMs ?? LOCK_STALE_MS + 2_000 },
     ...(opts.checkpointInterval === undefined ? {} : { checkpointInterval: opts.checkpointInterval }),
   });
 }
 
 export async function openBroker(o: OpenBrokerOptions): Promise<OpenedBroker> {
-  const unlock = await lockStateDir(o.stateDir);
+  // Lost while serving (the process stalled past the lock's staleness, or another took it
+  // over): stop answering rather than write the audit log beside another broker.
+  let opened: OpenedBroker | undefined;
+  const unlock = await lockStateDir(o.stateDir, (err) => {
+    o.logger?.error({ code: 'broker.state-lock-lost', err: err.message }, 'state directory lock lost: closing; restart this broker');
+    void opened?.close().catch(() => undefined);
+  }, o.lockWaitMs);
   try {
-    return await openLocked(o, unlock);
+    opened = await openLocked(o, unlock);
+    return opened;
   } catch (err) {
     await unlock();
     throw err;
@@ -117,7 +108,7 @@ async function openLocked(o: OpenBrokerOptions, unlock: () => Promise<void>): Pr
   const store = await openSecretStore(brokerPaths(o.stateDir).secrets, o.operatorKey);
   const tokenKey = await loadOrCreateTokenKey(o.stateDir);
   const auditSigner = await loadOrCreateAuditSigner(o.stateDir);
-  const ledger = await openAuditLedger(o.stateDir, o.checkpointInterval === undefined ? {} : { checkpointInterval: o.checkpointInterval });
+  const ledger = await openAuditLedger(o.stateDir, { ...(o.checkpointInterval === undefined ? {} : { checkpointInterval: o.checkpointInterval }), ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }) });
   const audit = createAuditLog(auditSigner, ledger);
   let server: BrokerServer;
   try {

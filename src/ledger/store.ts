@@ -17,7 +17,7 @@ import type { KeyObject } from 'node:crypto';
 import { type FileHandle, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError, toAttexError } from '../errors/index.ts';
-import { bytesEqual } from '../util/index.ts';
+import { type StateDirLock, StateLockError, bytesEqual, lockStateDirectory } from '../util/index.ts';
 import { type Checkpoint, formatCheckpoint, openCheckpoint } from './checkpoint.ts';
 import { fsyncDirectory, readFileIfExists, writeFileAtomic } from './files.ts';
 import { HashTree } from './hash-tree.ts';
@@ -50,7 +50,18 @@ export interface LedgerOptions {
   readonly witnesses?: readonly NoteSigner[];
   /** Milliseconds after an append before a checkpoint is published; 0 = only on demand. Default 1000. */
   readonly checkpointInterval?: number;
+  /**
+   * Hold the directory's lock (LEDGER_LOCK_NAME, see lockStateDirectory) while open, so that no
+   * other process opens it meanwhile: open repairs a torn tail and clears `tmp`, which would
+   * damage another writer's work. `waitMs`: how long to wait for a lock another process holds
+   * (default 0: refuse at once with `ledger.locked`). If the lock is lost while open, appends
+   * fail with `ledger.lock-lost`.
+   */
+  readonly lock?: { readonly waitMs?: number };
 }
+
+/** The lock directory a ledger opened with `lock` holds in its directory. */
+export const LEDGER_LOCK_NAME = 'ledger.lock';
 
 const MAX_KEY_BYTES = 1024;
 /** setTimeout's longest delay; a longer interval would fire at once. */
@@ -93,8 +104,11 @@ export class Ledger {
   /** The sequence file is closed: nothing can be read either. */
   #released = false;
 
-  private constructor(dir: string, file: FileHandle, end: number, opts: LedgerOptions, logSigner: NoteSigner, recoveredTailBytes: number) {
+  readonly #held: HeldLock;
+
+  private constructor(dir: string, file: FileHandle, end: number, opts: LedgerOptions, logSigner: NoteSigner, recoveredTailBytes: number, held: HeldLock) {
     this.dir = dir;
+    this.#held = held;
     this.#file = file;
     this.#signers = [logSigner, ...(opts.witnesses ?? [])];
     this.verifierKey = formatVerifierKey(logSigner.name, logSigner.publicKey);
@@ -121,13 +135,16 @@ export class Ledger {
     const logSigner = createNoteSigner(opts.signer.name, opts.signer.privateKey); // the key is checked before the disk is touched
     const root = path.resolve(dir);
     let file: FileHandle;
+    const held: HeldLock = { lock: undefined, lost: false };
     try {
       const created = await mkdir(root, { recursive: true });
       if (created !== undefined) await fsyncDirectory(path.dirname(root));
+      if (opts.lock) held.lock = await lockLedgerDir(root, opts.lock.waitMs ?? 0, () => (held.lost = true));
       await rm(path.join(root, 'tmp'), { recursive: true, force: true });
       await mkdir(path.join(root, 'tmp'));
       file = await openSequenceFile(path.join(root, 'seq'), root);
     } catch (err) {
+      await held.lock?.release();
       throw toAttexError(err, 'ledger.io');
     }
     try {
@@ -167,7 +184,7 @@ export class Ledger {
         await file.truncate(scan.validLength);
         await file.sync();
       }
-      const ledger = new Ledger(root, file, end, opts, logSigner, Math.max(0, scan.fileLength - end));
+      const ledger = new Ledger(root, file, end, opts, logSigner, Math.max(0, scan.fileLength - end), held);
       ledger.#tree = tree;
       ledger.#offsets = offsets;
       ledger.#lengths = lengths;
@@ -177,6 +194,7 @@ export class Ledger {
       return ledger;
     } catch (err) {
       await file.close().catch(() => undefined);
+      await held.lock?.release();
       throw toAttexError(err, 'ledger.io');
     }
   }
@@ -198,6 +216,7 @@ export class Ledger {
    */
   async append(entry: Uint8Array, opts: { key?: string; checkpoint?: boolean } = {}): Promise<{ index: number }> {
     if (this.#closed) throw new AttexError('ledger.closed', 'the ledger is closed');
+    if (this.#held.lost) throw new AttexError('ledger.lock-lost', `the lock of ${this.dir} was lost (another process may have opened it): close and reopen the ledger`);
     if (!(entry instanceof Uint8Array)) throw new AttexError('ledger.invalid-argument', 'entry must be a Uint8Array');
     if (entry.length > MAX_ENTRY_SIZE) throw new AttexError('ledger.entry-too-large', `entry of ${entry.length} bytes exceeds ${MAX_ENTRY_SIZE} bytes (tlog-tiles entry bundle limit)`);
     const key = opts.key;
@@ -455,7 +474,11 @@ export class Ledger {
       await this.publishCheckpoint();
     } finally {
       this.#released = true;
-      await this.#file.close();
+      try {
+        await this.#file.close();
+      } finally {
+        await this.#held.lock?.release();
+      }
     }
   }
 
@@ -534,5 +557,22 @@ async function refuseTruncatingAcknowledged(root: string, entriesKept: number): 
   const size = note === null ? undefined : Number(/^[^\n]*\n(\d{1,20})\n/.exec(note.toString('utf8'))?.[1]);
   if (size !== undefined && Number.isSafeInteger(size) && size > entriesKept) {
     throw new AttexError('ledger.rollback', `seq ends in an incomplete record, but the checkpoint file covers ${size} entries and only ${entriesKept} precede it: acknowledged entries are damaged; nothing was truncated`);
+  }
+}
+
+/** The ledger's directory lock, if it holds one, and whether it was lost while open. */
+interface HeldLock {
+  lock: StateDirLock | undefined;
+  lost: boolean;
+}
+
+async function lockLedgerDir(root: string, waitMs: number, onLost: () => void): Promise<StateDirLock> {
+  try {
+    return await lockStateDirectory(root, { name: LEDGER_LOCK_NAME, waitMs, onLost });
+  } catch (err) {
+    if (!(err instanceof StateLockError)) throw err;
+    throw err.failure.kind === 'locked'
+      ? new AttexError('ledger.locked', `${err.message}: a ledger is opened by one process at a time (stop the executor or broker that holds it first)`)
+      : new AttexError('ledger.io', err.message);
   }
 }

@@ -12,7 +12,7 @@
  * Ready only when all five are done (and, with a broker, while its token is valid).
  */
 import { randomFillSync } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import pkg from '../../package.json' with { type: 'json' };
@@ -32,7 +32,7 @@ import {
 } from '../receipts/index.ts';
 import type { BuildEvent } from '../sandbox/build.ts';
 import { FileKvStore, type LoadedComponent, SandboxPool, workerHeapLimits } from '../sandbox/index.ts';
-import { sha256, toHex } from '../util/index.ts';
+import { LOCK_STALE_MS, type StateDirLock, StateLockError, lockStateDirectory, sha256, toHex } from '../util/index.ts';
 import { encodeBundle } from '../verify/index.ts';
 import { type ExecutorAttestation, attestExecutor } from './attest.ts';
 import { loadDeployedComponents, secretsNeeded } from './components.ts';
@@ -53,6 +53,8 @@ export interface ExecutorOptions {
   readonly provider?: EvidenceProvider;
   readonly onBuildProgress?: (event: BuildEvent) => void;
   readonly signal?: AbortSignal;
+  /** How long to wait for the state directory's lock if another process holds it (default ~12 s). */
+  readonly lockWaitMs?: number;
 }
 
 interface ProviderChoice {
@@ -99,13 +101,16 @@ export class AttestedExecutor implements ExecutorService {
   /** Dispatches between admission and their receipt's proof. */
   #inflight = 0;
   #closed = false;
+  /** Cleared if the state directory's lock is lost: another process may be writing the log. */
+  #lockHeld = true;
+  readonly #lock: StateDirLock;
   /** CSPRNG bytes for invocation ids, drawn in blocks (one syscall per 256 ids, not per id). */
   readonly #random = new Uint8Array(4096);
   #randomAt = 4096;
 
   private constructor(p: {
     config: ExecutorConfig; ledger: Ledger; pool: SandboxPool; signer: ReceiptSigner; attestation: ExecutorAttestation;
-    record: LoggedRecord; receiptPublicKeyFile: string; clock: () => Date; logger: Logger | undefined;
+    record: LoggedRecord; receiptPublicKeyFile: string; clock: () => Date; logger: Logger | undefined; lock: StateDirLock;
   }) {
     this.config = p.config;
     this.ledger = p.ledger;
@@ -116,6 +121,7 @@ export class AttestedExecutor implements ExecutorService {
     this.receiptPublicKeyFile = p.receiptPublicKeyFile;
     this.#clock = p.clock;
     this.#logger = p.logger;
+    this.#lock = p.lock;
     this.#kv = new FileKvStore(path.join(p.config.stateDir, 'kv'));
   }
 
@@ -123,13 +129,27 @@ export class AttestedExecutor implements ExecutorService {
     const { config } = o;
     const clock = o.clock ?? (() => new Date());
     const log = o.logger;
-    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    // Taken first: the log has one writer, and every earlier owner of the directory had stopped
+    // accepting requests by the time it is taken.
+    let onLockLost = (err: Error): void => void log?.error({ err: err.message }, 'state directory lock lost during start-up');
+    const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err) }).catch((err: unknown) => {
+      if (!(err instanceof StateLockError)) throw err;
+      throw err.failure.kind === 'locked'
+        ? new AttexError('executor.state-locked', `${err.message}: stop the other executor, or give this one its own stateDir`)
+        : new AttexError('executor.state-io', err.message);
+    });
     const signer = createReceiptSigner();
     log?.info({ keyId: signer.keyId }, 'receipt key generated (in memory only)');
 
-    const { privateKey } = await loadOrCreateLogKey(config.stateDir);
-    const ledger = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey } });
-    const cleanup: Array<() => Promise<void> | void> = [() => ledger.close()];
+    let ledger: Ledger;
+    try {
+      const { privateKey } = await loadOrCreateLogKey(config.stateDir);
+      ledger = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_STALE_MS + 2_000 } });
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    const cleanup: Array<() => Promise<void> | void> = [() => lock.release(), () => ledger.close()];
     const fail = async (err: unknown): Promise<never> => {
       for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => undefined);
       throw err;
@@ -193,7 +213,9 @@ export class AttestedExecutor implements ExecutorService {
       await ledger.publishCheckpoint();
       const receiptPublicKeyFile = await writeReceiptPublicKey(config.stateDir, signer.publicKeyRaw);
       log?.info({ index }, 'attestation record logged');
-      return new AttestedExecutor({ config, ledger, pool, signer, attestation, record: { envelope, index }, receiptPublicKeyFile, clock, logger: log });
+      const executor = new AttestedExecutor({ config, ledger, pool, signer, attestation, record: { envelope, index }, receiptPublicKeyFile, clock, logger: log, lock });
+      onLockLost = (err) => executor.#lockLost(err);
+      return executor;
     } catch (err) {
       return fail(err);
     }
@@ -205,6 +227,7 @@ export class AttestedExecutor implements ExecutorService {
       componentsCompiled: this.pool.components.size > 0,
       secretsLoaded: this.attestation.secretsReady(),
       logOpen: !this.#closed,
+      stateLocked: this.#lockHeld,
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
@@ -214,6 +237,7 @@ export class AttestedExecutor implements ExecutorService {
   }
 
   async dispatch(req: DispatchRequest): Promise<DispatchResult> {
+    if (!this.#lockHeld) throw new AttexError('server.shutting-down', 'the executor lost its state directory to another process and runs no more actions');
     if (this.#closed) throw new AttexError('server.shutting-down', 'the executor is shutting down');
     const component = this.pool.components.get(req.action);
     if (!component) throw new AttexError('action.unknown', `no action named '${req.action}' is deployed`);
@@ -367,6 +391,18 @@ export class AttestedExecutor implements ExecutorService {
     await this.pool.close();
     this.attestation.close();
     await this.ledger.close();
+    await this.#lock.release();
+  }
+
+  /**
+   * Not refreshed in time (the process stalled for seconds) or taken over: another process may
+   * now own the directory and append to the log, so this one runs no more actions; its readiness
+   * fails so that it is restarted.
+   */
+  #lockLost(err: Error): void {
+    if (!this.#lockHeld) return;
+    this.#lockHeld = false;
+    this.#logger?.error({ code: 'executor.state-lock-lost', err: err.message }, 'state directory lock lost: no more actions run; restart this executor');
   }
 }
 

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -55,5 +55,27 @@ describe('attex ledger', () => {
     c = io(work);
     expect(await runCli(['ledger', 'export', '--help'], c.io)).toBe(0);
     expect(c.out()).toMatch(/--since-size/);
+  });
+
+  it('refuses a ledger another holder has open (its write in progress would look like a torn tail)', async () => {
+    const ledger = await Ledger.open(path.join(work, 'held'), { signer: { name: 'cli.test/log', privateKey }, checkpointInterval: 0, lock: {} });
+    try {
+      for (let i = 0; i < 3; i++) await ledger.append(new TextEncoder().encode(`{"i":${i}}`));
+      await ledger.publishCheckpoint();
+      const seq = readFileSync(path.join(work, 'held', 'seq'));
+      for (const args of [['proof', '1'], ['export', 'held-out', '--executor-pub', 'executor.pub']]) {
+        const c = io(work);
+        expect(await runCli(['ledger', ...args, '--ledger', 'held', '--key', keyFile], c.io)).toBe(2);
+        expect(c.err()).toMatch(/in use by another process.*\[ledger\.locked\]/);
+      }
+      expect(readFileSync(path.join(work, 'held', 'seq')).equals(seq)).toBe(true);
+      expect(existsSync(path.join(work, 'held-out'))).toBe(false);
+      // The holder still appends; once it closes, the CLI opens the ledger.
+      await ledger.append(new TextEncoder().encode('{"i":3}'));
+    } finally {
+      await ledger.close();
+    }
+    const c = io(work);
+    expect(await runCli(['ledger', 'proof', '3', '--ledger', 'held', '--key', keyFile], c.io)).toBe(0);
   });
 });

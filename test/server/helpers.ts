@@ -47,6 +47,8 @@ export interface StartOptions {
   readonly callers: readonly TestCaller[];
   readonly limits?: Partial<ExecutorConfig['limits']>;
   readonly extra?: Record<string, unknown>;
+  /** How long to wait for the state directory's lock (default: the executor's own). */
+  readonly lockWaitMs?: number;
 }
 
 export async function startTestExecutor(o: StartOptions): Promise<RunningExecutor & { config: ExecutorConfig }> {
@@ -66,7 +68,7 @@ export async function startTestExecutor(o: StartOptions): Promise<RunningExecuto
     },
     o.dir,
   );
-  const running = await runExecutor({ config });
+  const running = await runExecutor({ config, ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }) });
   return Object.assign(running, { config });
 }
 

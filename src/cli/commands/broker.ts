@@ -117,12 +117,12 @@ async function audit(argv: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, common);
   if (positionals.length > 0) throw new UsageError('audit takes no arguments');
   const dir = stateDir(io, values.state);
-  const unlock = await lockStateDir(dir);
+  const unlock = await lockStateDir(dir, undefined, 0); // a running broker owns it: say so at once
   const signer = await loadOrCreateAuditSigner(dir).catch(async (err: unknown) => {
     await unlock();
     throw err;
   });
-  const ledger = await openAuditLedger(dir, { checkpointInterval: 0 }).catch(async (err: unknown) => {
+  const ledger = await openAuditLedger(dir, { checkpointInterval: 0, lockWaitMs: 0 }).catch(async (err: unknown) => {
     await unlock();
     throw err;
   });

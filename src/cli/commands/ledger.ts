@@ -78,7 +78,9 @@ async function openLedger(dir: string, keyFile: string | undefined, name: string
     throw new AttexError('ledger.key-invalid', `cannot load the private key from ${keyFile}: ${(err as Error).message.split('\n')[0]}`);
   }
   const origin = checkpointSummary(await readCheckpoint(dir)).origin;
-  return Ledger.open(dir, { signer: { name: name ?? origin, privateKey }, origin, checkpointInterval: 0 });
+  // A ledger an executor or broker has open is refused (ledger.locked): open would treat its
+  // write in progress as a torn tail.
+  return Ledger.open(dir, { signer: { name: name ?? origin, privateKey }, origin, checkpointInterval: 0, lock: {} });
 }
 
 async function readExecutorKey(file: string): Promise<Uint8Array> {

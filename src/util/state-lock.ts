@@ -1,0 +1,85 @@
+/**
+ * One process at a time per state directory. Its logs have one writer: the ledger has no
+ * cross-process locking, and opening a ledger repairs a torn tail, which would cut what another
+ * process is writing. proper-lockfile holds a lock directory whose mtime the owner refreshes
+ * every LOCK_STALE_MS / 2; a lock not refreshed for LOCK_STALE_MS (its owner died or hung) is
+ * taken over. Unlike a pid file, that holds across the pid namespaces of containers sharing a
+ * volume, and after a container restart that gives the new process its predecessor's pid.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+
+/** A lock not refreshed for this long is taken over (proper-lockfile's minimum is 5 s). */
+export const LOCK_STALE_MS = 10_000;
+/** The lock's name inside the state directory. */
+export const LOCK_NAME = 'state.lock';
+
+export interface StateDirLock {
+  /** When it was taken (ms since the epoch): every earlier owner had stopped by then. */
+  readonly takenAt: number;
+  /** Idempotent. */
+  release(): Promise<void>;
+}
+
+export interface LockOptions {
+  /** The lock's name inside the directory (default LOCK_NAME). */
+  readonly name?: string;
+  /**
+   * How long to wait for a lock held by another process (default: long enough for the lock of
+   * a process that died to go stale, so a restart after a crash waits instead of failing).
+   */
+  readonly waitMs?: number;
+  /** Called once if the lock is lost (not refreshed in time, or taken over): stop writing. */
+  readonly onLost: (err: Error) => void;
+  readonly now?: () => number;
+}
+
+export type LockFailure = { readonly kind: 'locked' } | { readonly kind: 'io'; readonly code: string };
+
+export class StateLockError extends Error {
+  readonly failure: LockFailure;
+  constructor(failure: LockFailure, message: string) {
+    super(message);
+    this.failure = failure;
+  }
+}
+
+/** Take `dir`'s lock, creating `dir` (mode 0700) if needed. Rejects with StateLockError. */
+export async function lockStateDirectory(dir: string, o: LockOptions): Promise<StateDirLock> {
+  const waitMs = o.waitMs ?? LOCK_STALE_MS + 2_000;
+  const now = o.now ?? Date.now;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new StateLockError({ kind: 'io', code }, `cannot create the state directory ${dir}: ${code}`);
+  }
+  const deadline = now() + waitMs;
+  let lost = false;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(dir, {
+        lockfilePath: path.join(dir, o.name ?? LOCK_NAME),
+        stale: LOCK_STALE_MS,
+        realpath: false,
+        retries: 0,
+        onCompromised: (err) => {
+          if (lost) return;
+          lost = true;
+          o.onLost(err);
+        },
+      });
+      let released: Promise<void> | undefined;
+      return {
+        takenAt: now(),
+        release: () => (released ??= lost ? Promise.resolve() : release().catch(() => undefined)),
+      };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
+      if (now() >= deadline) throw new StateLockError({ kind: 'locked' }, `${dir} is in use by another process (its ${o.name ?? LOCK_NAME} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500, Math.max(0, deadline - now()))));
+    }
+  }
+}
