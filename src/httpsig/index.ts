@@ -12,7 +12,7 @@
  * the one parse of our member (member.ts, verify.ts), so the tests check one implementation against
  * the other. The policy (one `attex` signature, what it must cover, freshness, replay) is ours.
  */
-export { COVERED_COMPONENTS, DEFAULT_MAX_SKEW_SECONDS, SIGNATURE_LABEL, contentDigest, type HttpRequestParts, type VerifiedRequestSignature } from './common.ts';
+export { COVERED_COMPONENTS, DEFAULT_MAX_FUTURE_SECONDS, DEFAULT_MAX_SKEW_SECONDS, SIGNATURE_LABEL, contentDigest, type HttpRequestParts, type VerifiedRequestSignature } from './common.ts';
 export { ed25519PublicKey } from './keys.ts';
 export { ReplayCache } from './replay.ts';
 export { signRequest } from './sign.ts';

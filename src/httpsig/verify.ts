@@ -77,7 +77,7 @@ export function verifyRequestHeaders(req: Omit<HttpRequestParts, 'body'>, opts: 
     throw new AttexError('auth.stale-signature', `signature created ${ours.created} is more than ${maxFuture} s ahead of this executor's clock (${nowSeconds}); check the signer's clock`);
   }
   if (opts.notBefore !== undefined && ours.created < opts.notBefore) {
-    throw new AttexError('auth.stale-signature', `signature created ${ours.created}, before this executor started (${opts.notBefore}): its nonce cannot be checked; sign the request again`);
+    throw new AttexError('auth.stale-signature', `signature created ${ours.created}, before ${opts.notBefore}, from when this executor accepts signatures (the process before it may have accepted older ones, so their nonces cannot be checked); sign the request again`);
   }
   if (ours.expires !== undefined && nowSeconds > ours.expires) {
     throw new AttexError('auth.stale-signature', `signature expired at ${ours.expires}, before ${nowSeconds}`);

@@ -7,7 +7,7 @@
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import { AttexError } from '../errors/index.ts';
@@ -41,6 +41,12 @@ export interface AppOptions {
   readonly rateLimit?: RateLimit;
   readonly clock?: () => Date;
   readonly logger?: Logger | false;
+  /**
+   * Signatures created before this (seconds since the epoch) are refused; until then dispatch
+   * answers 503 `server.not-ready`. Default: when the app is created (the replay cache knows
+   * nothing older). See replay-horizon.ts.
+   */
+  readonly replayNotBefore?: number;
 }
 
 const ACTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -72,7 +78,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
   const replay = new ReplayCache(undefined, REPLAY_CACHE_ENTRIES, Math.max(REPLAY_CACHE_ENTRIES / 4, Math.ceil(rate.ratePerSecond * DEFAULT_MAX_SKEW_SECONDS * 1.1) + rate.burst));
   const limiter = new CallerRateLimiter(rate);
   // Requests signed before the replay cache existed are refused (see verifyRequestHeaders' notBefore).
-  const replayCacheSince = Math.floor(clock().getTime() / 1000);
+  const signaturesFrom = opts.replayNotBefore ?? Math.floor(clock().getTime() / 1000);
   const byKeyId = new Map(opts.callers.map((c) => [c.keyId, c]));
   const bearer = opts.allowBearer ? (opts.bearerTokens ?? []) : [];
 
@@ -192,7 +198,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     }
     const verified = verifyRequestHeaders(
       { method: req.method, url: req.url, headers: req.headers },
-      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), notBefore: replayCacheSince },
+      { lookupKey: (id) => byKeyId.get(id)?.publicKey, now: clock(), notBefore: signaturesFrom },
     );
     return { caller: byKeyId.get(verified.ours.keyId)!.caller, method: 'http-signature', verified };
   }
@@ -206,7 +212,15 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
 
   const dispatchRoute = {
     schema: routeSchemas.dispatch,
-    onRequest: (req: FastifyRequest, _reply: unknown, done: (err?: Error) => void) => {
+    onRequest: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      // Until the horizon, a fresh signature cannot be told from one the process before this
+      // one accepted: nothing is accepted, and the caller learns when to sign again.
+      const wait = signaturesFrom - Math.floor(clock().getTime() / 1000);
+      if (wait > 0) {
+        metrics.rejected.inc({ reason: 'server.not-ready' });
+        void sendProblem(reply, problemFrom(new AttexError('server.not-ready', `this executor accepts request signatures created from ${new Date(signaturesFrom * 1000).toISOString()} on (the process before it may have accepted older ones); sign the request again in ${wait} s`), req.url), wait);
+        return;
+      }
       try {
         authenticated.set(req, authenticateHeaders(req));
         done();

@@ -19,6 +19,7 @@ import pkg from '../../package.json' with { type: 'json' };
 import { type EvidenceProvider, detectProvider } from '../attestation/providers/index.ts';
 import type { AmdRootSet, IntelRoot } from '../attestation/types.ts';
 import { AttexError } from '../errors/index.ts';
+import { DEFAULT_MAX_FUTURE_SECONDS } from '../httpsig/index.ts';
 import { Ledger } from '../ledger/index.ts';
 import {
   type ReceiptSigner,
@@ -40,6 +41,7 @@ import type { ExecutorConfig } from './config.ts';
 import { IdempotencyTable, idempotentInvocationId } from './idempotency.ts';
 import { loadOrCreateLogKey, writeReceiptPublicKey } from './keys.ts';
 import { executionParams, uuidv7 } from './receipt.ts';
+import { replayNotBefore, takeStopMarker, writeStopMarker } from './replay-horizon.ts';
 import type { DispatchRequest, DispatchResult, ExecutorService, Readiness } from './service.ts';
 
 export const EXECUTOR_VERSION: string = (pkg as { version: string }).version;
@@ -101,6 +103,11 @@ export class AttestedExecutor implements ExecutorService {
   /** Dispatches between admission and their receipt's proof. */
   #inflight = 0;
   #closed = false;
+  /**
+   * Signatures created earlier (seconds since the epoch) are refused: the process before this one
+   * may have accepted them (see replay-horizon.ts). Until then the executor is not ready.
+   */
+  readonly replayNotBefore: number;
   /** Cleared if the state directory's lock is lost: another process may be writing the log. */
   #lockHeld = true;
   readonly #lock: StateDirLock;
@@ -110,8 +117,9 @@ export class AttestedExecutor implements ExecutorService {
 
   private constructor(p: {
     config: ExecutorConfig; ledger: Ledger; pool: SandboxPool; signer: ReceiptSigner; attestation: ExecutorAttestation;
-    record: LoggedRecord; receiptPublicKeyFile: string; clock: () => Date; logger: Logger | undefined; lock: StateDirLock;
+    record: LoggedRecord; receiptPublicKeyFile: string; clock: () => Date; logger: Logger | undefined; lock: StateDirLock; replayNotBefore: number;
   }) {
+    this.replayNotBefore = p.replayNotBefore;
     this.config = p.config;
     this.ledger = p.ledger;
     this.pool = p.pool;
@@ -132,7 +140,7 @@ export class AttestedExecutor implements ExecutorService {
     // Taken first: the log has one writer, and every earlier owner of the directory had stopped
     // accepting requests by the time it is taken.
     let onLockLost = (err: Error): void => void log?.error({ err: err.message }, 'state directory lock lost during start-up');
-    const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err) }).catch((err: unknown) => {
+    const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err), now: () => clock().getTime() }).catch((err: unknown) => {
       if (!(err instanceof StateLockError)) throw err;
       throw err.failure.kind === 'locked'
         ? new AttexError('executor.state-locked', `${err.message}: stop the other executor, or give this one its own stateDir`)
@@ -142,9 +150,11 @@ export class AttestedExecutor implements ExecutorService {
     log?.info({ keyId: signer.keyId }, 'receipt key generated (in memory only)');
 
     let ledger: Ledger;
+    let notBefore: number;
     try {
       const { privateKey } = await loadOrCreateLogKey(config.stateDir);
       ledger = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_STALE_MS + 2_000 } });
+      notBefore = replayNotBefore({ lockTakenAt: lock.takenAt, logSizeAtOpen: ledger.size, marker: await takeStopMarker(config.stateDir), maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS });
     } catch (err) {
       await lock.release();
       throw err;
@@ -155,7 +165,7 @@ export class AttestedExecutor implements ExecutorService {
       throw err;
     };
     try {
-      log?.info({ origin: ledger.origin, size: ledger.size, vkey: ledger.verifierKey }, 'log opened');
+      log?.info({ origin: ledger.origin, size: ledger.size, vkey: ledger.verifierKey, acceptsSignaturesFrom: new Date(notBefore * 1000).toISOString() }, 'log opened');
       const components = await loadDeployedComponents({
         componentsDir: config.componentsDir,
         cacheDir: config.componentsCacheDir,
@@ -213,7 +223,7 @@ export class AttestedExecutor implements ExecutorService {
       await ledger.publishCheckpoint();
       const receiptPublicKeyFile = await writeReceiptPublicKey(config.stateDir, signer.publicKeyRaw);
       log?.info({ index }, 'attestation record logged');
-      const executor = new AttestedExecutor({ config, ledger, pool, signer, attestation, record: { envelope, index }, receiptPublicKeyFile, clock, logger: log, lock });
+      const executor = new AttestedExecutor({ config, ledger, pool, signer, attestation, record: { envelope, index }, receiptPublicKeyFile, clock, logger: log, lock, replayNotBefore: notBefore });
       onLockLost = (err) => executor.#lockLost(err);
       return executor;
     } catch (err) {
@@ -228,6 +238,7 @@ export class AttestedExecutor implements ExecutorService {
       secretsLoaded: this.attestation.secretsReady(),
       logOpen: !this.#closed,
       stateLocked: this.#lockHeld,
+      replayWindowClosed: Math.floor(this.#clock().getTime() / 1000) >= this.replayNotBefore,
     };
     return { ready: Object.values(checks).every(Boolean), checks };
   }
@@ -391,6 +402,12 @@ export class AttestedExecutor implements ExecutorService {
     await this.pool.close();
     this.attestation.close();
     await this.ledger.close();
+    // Everything this process accepted is behind it: the next start need not wait as long.
+    if (this.#lockHeld) {
+      await writeStopMarker(this.config.stateDir, { stoppedAt: this.#clock().getTime(), logSize: this.ledger.size }).catch((err: unknown) => {
+        this.#logger?.warn({ err: (err as Error).message }, 'could not write the stop marker: the next start waits as after a crash');
+      });
+    }
     await this.#lock.release();
   }
 

@@ -77,6 +77,7 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
       rateLimit: { ratePerSecond: config.limits.ratePerSecond, burst: config.limits.burst },
       ...(o.clock ? { clock: o.clock } : {}),
       logger: o.logger ?? false,
+      replayNotBefore: executor.replayNotBefore,
     });
     const listen = o.listen ?? config.listen;
     url = await http.app.listen({ host: listen.host, port: listen.port });

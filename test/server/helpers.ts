@@ -49,6 +49,7 @@ export interface StartOptions {
   readonly extra?: Record<string, unknown>;
   /** How long to wait for the state directory's lock (default: the executor's own). */
   readonly lockWaitMs?: number;
+  readonly clock?: () => Date;
 }
 
 export async function startTestExecutor(o: StartOptions): Promise<RunningExecutor & { config: ExecutorConfig }> {
@@ -68,7 +69,7 @@ export async function startTestExecutor(o: StartOptions): Promise<RunningExecuto
     },
     o.dir,
   );
-  const running = await runExecutor({ config, ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }) });
+  const running = await runExecutor({ config, ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }), ...(o.clock ? { clock: o.clock } : {}) });
   return Object.assign(running, { config });
 }
 

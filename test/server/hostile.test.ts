@@ -312,7 +312,7 @@ describe('executor over HTTP', () => {
     expect((await send(ex.url, 'GET', '/healthz', undefined, {})).body).toEqual({ status: 'ok' });
     const ready = await send(ex.url, 'GET', '/readyz', undefined, {});
     expect(ready.status).toBe(200);
-    expect(ready.body).toEqual({ ready: true, checks: { attested: true, componentsCompiled: true, secretsLoaded: true, logOpen: true, stateLocked: true } });
+    expect(ready.body).toEqual({ ready: true, checks: { attested: true, componentsCompiled: true, secretsLoaded: true, logOpen: true, stateLocked: true, replayWindowClosed: true } });
     const metrics = await request(new URL('/metrics', ex.url));
     const text = await metrics.body.text();
     expect(text).toMatch(/attex_actions_total\{action="transform",outcome="ok"\} \d+/);

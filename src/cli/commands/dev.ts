@@ -68,6 +68,14 @@ async function run(argv: string[], io: CommandIO): Promise<number> {
     },
   });
 
+  // Restarted soon after the last run (or after a crash), the executor waits out its replay
+  // horizon before it accepts signed requests: wait here, so the printed command works at once.
+  const horizonWait = env.executor.executor.replayNotBefore * 1000 - Date.now();
+  if (horizonWait > 0) {
+    say(`• accepting signed requests in ${Math.ceil(horizonWait / 1000)} s (replay protection after a restart, see docs/executor.md)`);
+    await new Promise((resolve) => setTimeout(resolve, horizonWait));
+  }
+
   const rel = (p: string) => {
     const r = path.relative(io.cwd, p);
     return r.startsWith('..') ? p : r;

@@ -1,0 +1,99 @@
+/**
+ * A restarted executor refuses what the process before it may have accepted: its replay cache
+ * starts empty, so signatures created before its horizon are refused, and until the horizon it
+ * accepts nothing (503 server.not-ready) rather than a fresh signature it cannot tell from a
+ * replay. Real executors on loopback, restarted on the same state directory; time moves by a
+ * clock offset.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STOP_MARKER_FILE, replayNotBefore } from '../../src/server/replay-horizon.ts';
+import { newCaller, send, signedHeaders, startTestExecutor } from './helpers.ts';
+
+describe('replay horizon (pure)', () => {
+  const F = 10;
+  const takenAt = 1_800_000_000_500;
+  it('an empty log: nothing ever ran here, signatures from this start on', () => {
+    expect(replayNotBefore({ lockTakenAt: takenAt, logSizeAtOpen: 0, marker: { stoppedAt: takenAt, logSize: 0 }, maxFutureSeconds: F })).toBe(1_800_000_000);
+  });
+  it('no stop marker, or one a later run outdated: past what the last run may have accepted before the lock was taken', () => {
+    expect(replayNotBefore({ lockTakenAt: takenAt, logSizeAtOpen: 7, marker: undefined, maxFutureSeconds: F })).toBe(1_800_000_011);
+    expect(replayNotBefore({ lockTakenAt: takenAt, logSizeAtOpen: 7, marker: { stoppedAt: takenAt - 60_000, logSize: 6 }, maxFutureSeconds: F })).toBe(1_800_000_011);
+  });
+  it('a clean stop: from the stop; never before this start, and a marker from the future counts as now', () => {
+    expect(replayNotBefore({ lockTakenAt: takenAt, logSizeAtOpen: 7, marker: { stoppedAt: takenAt - 4_000, logSize: 7 }, maxFutureSeconds: F })).toBe(1_800_000_007);
+    expect(replayNotBefore({ lockTakenAt: takenAt, logSizeAtOpen: 7, marker: { stoppedAt: takenAt - 60_000, logSize: 7 }, maxFutureSeconds: F })).toBe(1_800_000_000);
+    expect(replayNotBefore({ lockTakenAt: takenAt, logSizeAtOpen: 7, marker: { stoppedAt: takenAt + 3_600_000, logSize: 7 }, maxFutureSeconds: F })).toBe(1_800_000_011);
+  });
+});
+
+describe('replay across a restart', () => {
+  let dir: string;
+  let offset = 0;
+  const clock = () => new Date(Date.now() + offset);
+  const alice = newCaller('alice');
+  const body = new TextEncoder().encode(JSON.stringify({ items: [{ category: 'a', amount: 1 }] }));
+  const start = () => startTestExecutor({ dir, actions: ['transform'], callers: [alice], clock, lockWaitMs: 0 });
+  const post = (url: string, headers: Record<string, string>) => send(url, 'POST', '/v1/actions/transform', body, headers);
+  const fresh = () => signedHeaders('transform', body, alice, {}, clock());
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'attex-horizon-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('after a crash: nothing is accepted until the horizon; then the old request is stale and a new one runs', async () => {
+    const first = await start();
+    expect(first.executor.readiness().ready).toBe(true); // a fresh state directory: no wait
+    const captured = await signedHeaders('transform', body, alice, {}, new Date(clock().getTime() + 8_000)); // a signer clock 8 s ahead
+    expect((await post(first.url, captured)).status).toBe(200);
+    await first.close();
+    await rm(path.join(dir, 'state', STOP_MARKER_FILE)); // as if it had crashed
+
+    const second = await start();
+    try {
+      const size = second.executor.ledgerSize();
+      expect(second.executor.readiness().checks['replayWindowClosed']).toBe(false);
+      expect((await send(second.url, 'GET', '/readyz', undefined, {})).status).toBe(503);
+      for (const headers of [captured, await fresh()]) {
+        const r = await post(second.url, headers);
+        expect(r.status).toBe(503);
+        expect(r.body['code']).toBe('server.not-ready');
+        expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+      }
+      expect(second.executor.ledgerSize()).toBe(size);
+
+      offset += 12_000;
+      expect(second.executor.readiness().ready).toBe(true);
+      const replayed = await post(second.url, captured);
+      expect(replayed.status).toBe(401);
+      expect(replayed.body['code']).toBe('auth.stale-signature');
+      expect(second.executor.ledgerSize()).toBe(size);
+      expect((await post(second.url, await fresh())).status).toBe(200);
+    } finally {
+      await second.close();
+    }
+  }, 60_000);
+
+  it('after a clean stop the horizon counts from the stop, and a later start is ready at once', async () => {
+    const { stoppedAt } = JSON.parse(await readFile(path.join(dir, 'state', STOP_MARKER_FILE), 'utf8')) as { stoppedAt: number };
+    const third = await start();
+    try {
+      expect(third.executor.replayNotBefore).toBe(Math.floor(stoppedAt / 1000) + 11);
+    } finally {
+      await third.close();
+    }
+    offset += 12_000;
+    const fourth = await start();
+    try {
+      expect(fourth.executor.readiness().ready).toBe(true);
+      expect((await post(fourth.url, await fresh())).status).toBe(200);
+    } finally {
+      await fourth.close();
+    }
+  }, 60_000);
+});
