@@ -43,6 +43,8 @@ export interface OpenBrokerOptions {
   readonly checkpointInterval?: number;
   /** How long to wait for the state directory's lock if another process holds it (default ~12 s). */
   readonly lockWaitMs?: number;
+  /** Called if opening waits for that lock (a previous process that did not stop cleanly). */
+  readonly onLockWait?: () => void;
 }
 
 export interface OpenedBroker extends BrokerServer {
@@ -63,9 +65,9 @@ export function brokerPaths(stateDir: string) {
  * is taken over once stale (within ~10 s). `onLost` runs if the lock is lost while held.
  * Resolves to a release function.
  */
-export async function lockStateDir(stateDir: string, onLost: (err: Error) => void = () => undefined, waitMs?: number): Promise<() => Promise<void>> {
+export async function lockStateDir(stateDir: string, onLost: (err: Error) => void = () => undefined, waitMs?: number, onWait?: () => void): Promise<() => Promise<void>> {
   try {
-    const lock = await lockStateDirectory(stateDir, { onLost, ...(waitMs === undefined ? {} : { waitMs }) });
+    const lock = await lockStateDirectory(stateDir, { onLost, ...(waitMs === undefined ? {} : { waitMs }), ...(onWait ? { onWait } : {}) });
     return () => lock.release();
   } catch (err) {
     if (!(err instanceof StateLockError)) throw err;
@@ -94,7 +96,10 @@ export async function openBroker(o: OpenBrokerOptions): Promise<OpenedBroker> {
   const unlock = await lockStateDir(o.stateDir, (err) => {
     o.logger?.error({ code: 'broker.state-lock-lost', err: err.message }, 'state directory lock lost: closing; restart this broker');
     void opened?.close().catch(() => undefined);
-  }, o.lockWaitMs);
+  }, o.lockWaitMs, () => {
+    o.logger?.warn({ stateDir: o.stateDir }, 'waiting for the state directory lock: another process holds it, or one that did not stop cleanly held it last (taken over once stale, within ~10 s)');
+    o.onLockWait?.();
+  });
   try {
     opened = await openLocked(o, unlock);
     return opened;

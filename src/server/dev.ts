@@ -119,7 +119,8 @@ export async function startDevEnvironment(o: DevOptions): Promise<DevEnvironment
     extraAmd: tee.amdRoots,
     extraIntel: tee.intelRoots,
   });
-  const broker = await openBroker({ stateDir: brokerState, operatorKey, verifier, resourcePolicy: loadResourcePolicy(resourcePolicy), logger: brokerLogger });
+  const lockWait = (what: string) => () => o.onStep?.(`waiting up to 12 s for the ${what}'s state directory: the last run did not stop cleanly`);
+  const broker = await openBroker({ stateDir: brokerState, operatorKey, verifier, resourcePolicy: loadResourcePolicy(resourcePolicy), logger: brokerLogger, onLockWait: lockWait('broker') });
   let brokerUrl: string;
   try {
     brokerUrl = await broker.listen({ port: o.brokerPort, host });
@@ -155,7 +156,7 @@ export async function startDevEnvironment(o: DevOptions): Promise<DevEnvironment
   step('building components and attesting the executor');
   let executor: RunningExecutor;
   try {
-    executor = await runExecutor({ config, logger, ...(o.onBuildProgress ? { onBuildProgress: o.onBuildProgress } : {}) });
+    executor = await runExecutor({ config, logger, onLockWait: lockWait('executor'), ...(o.onBuildProgress ? { onBuildProgress: o.onBuildProgress } : {}) });
   } catch (err) {
     await broker.close();
     throw err;

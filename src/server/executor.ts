@@ -57,6 +57,8 @@ export interface ExecutorOptions {
   readonly signal?: AbortSignal;
   /** How long to wait for the state directory's lock if another process holds it (default ~12 s). */
   readonly lockWaitMs?: number;
+  /** Called if start-up waits for that lock (a previous process that did not stop cleanly). */
+  readonly onLockWait?: () => void;
 }
 
 interface ProviderChoice {
@@ -140,7 +142,10 @@ export class AttestedExecutor implements ExecutorService {
     // Taken first: the log has one writer, and every earlier owner of the directory had stopped
     // accepting requests by the time it is taken.
     let onLockLost = (err: Error): void => void log?.error({ err: err.message }, 'state directory lock lost during start-up');
-    const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err), now: () => clock().getTime() }).catch((err: unknown) => {
+    const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err), now: () => clock().getTime(), onWait: () => {
+      log?.warn({ stateDir: config.stateDir }, 'waiting for the state directory lock: another process holds it, or one that did not stop cleanly held it last (taken over once stale, within ~10 s)');
+      o.onLockWait?.();
+    } }).catch((err: unknown) => {
       if (!(err instanceof StateLockError)) throw err;
       throw err.failure.kind === 'locked'
         ? new AttexError('executor.state-locked', `${err.message}: stop the other executor, or give this one its own stateDir`)

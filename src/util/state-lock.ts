@@ -30,6 +30,8 @@ export interface LockOptions {
    * a process that died to go stale, so a restart after a crash waits instead of failing).
    */
   readonly waitMs?: number;
+  /** Called once if the lock is held by another process and this call waits for it. */
+  readonly onWait?: () => void;
   /** Called once if the lock is lost (not refreshed in time, or taken over): stop writing. */
   readonly onLost: (err: Error) => void;
   readonly now?: () => number;
@@ -57,6 +59,7 @@ export async function lockStateDirectory(dir: string, o: LockOptions): Promise<S
   }
   const deadline = now() + waitMs;
   let lost = false;
+  let waiting = false;
   for (;;) {
     try {
       const release = await lockfile.lock(dir, {
@@ -79,6 +82,10 @@ export async function lockStateDirectory(dir: string, o: LockOptions): Promise<S
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
       if (now() >= deadline) throw new StateLockError({ kind: 'locked' }, `${dir} is in use by another process (its ${o.name ?? LOCK_NAME} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`);
+      if (!waiting) {
+        waiting = true;
+        o.onWait?.();
+      }
       await new Promise((resolve) => setTimeout(resolve, Math.min(500, Math.max(0, deadline - now()))));
     }
   }

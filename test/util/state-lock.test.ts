@@ -64,7 +64,9 @@ describe.concurrent('state directory lock', () => {
       expect((await refused(stateDir)).failure.kind).toBe('locked');
       const killedAt = Date.now();
       child.kill('SIGKILL');
-      const lock = await lockStateDirectory(stateDir, { waitMs: LOCK_STALE_MS + 5_000, onLost: () => undefined });
+      let waits = 0;
+      const lock = await lockStateDirectory(stateDir, { waitMs: LOCK_STALE_MS + 5_000, onLost: () => undefined, onWait: () => waits++ });
+      expect(waits).toBe(1);
       // Not before the last refresh went stale: at least half the staleness after the kill.
       expect(Date.now() - killedAt).toBeGreaterThanOrEqual(LOCK_STALE_MS / 2 - 100);
       await lock.release();
