@@ -102,7 +102,7 @@ export async function handleAttest(ctx: BrokerContext, cookie: string | undefine
     submod: outcome.submod,
   });
   await ctx.audit.record({ ...facts, decision: 'token-issued', reason: 'ok', status: 200, tokenId: claims.jti }, now);
-  return { token, session: ctx.sessions.attest(session, token, claims.exp * 1000) };
+  return { token, session: ctx.sessions.attest(session, token, claims.exp * 1000, now) };
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;

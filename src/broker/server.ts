@@ -47,7 +47,9 @@ export interface BrokerServerOptions {
   readonly sessionTtlSeconds?: number;
   /** Lifetime of an attestation token and the attested session. */
   readonly tokenTtlSeconds?: number;
+  /** Bounds of the session table (default 100,000 sessions and 256 MiB; see SessionTable). */
   readonly maxSessions?: number;
+  readonly maxSessionBytes?: number;
   /** Per-client-address request budget (default 50/s, burst 100). Bounds audit-log growth from refusals. */
   readonly rateLimit?: RateLimit;
   /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without it. */
@@ -169,7 +171,7 @@ function eventFor(req: FastifyRequest): AuditEvent['event'] | undefined {
 
 export async function createBrokerServer(opts: BrokerServerOptions): Promise<BrokerServer> {
   const logger = opts.logger ?? createBrokerLogger();
-  const sessions = new SessionTable(opts.maxSessions === undefined ? {} : { maxSessions: opts.maxSessions });
+  const sessions = new SessionTable({ ...(opts.maxSessions === undefined ? {} : { maxSessions: opts.maxSessions }), ...(opts.maxSessionBytes === undefined ? {} : { maxBytes: opts.maxSessionBytes }) });
   const ctx: BrokerContext = {
     verifier: opts.verifier,
     resourcePolicy: opts.resourcePolicy,
