@@ -141,7 +141,8 @@ export class AttestedExecutor implements ExecutorService {
     const log = o.logger;
     // Taken first: the log has one writer, and every earlier owner of the directory had stopped
     // accepting requests by the time it is taken.
-    let onLockLost = (err: Error): void => void log?.error({ err: err.message }, 'state directory lock lost during start-up');
+    let lostDuringStart: Error | undefined;
+    let onLockLost = (err: Error): void => void (lostDuringStart = err);
     const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err), now: () => clock().getTime(), onWait: () => {
       log?.warn({ stateDir: config.stateDir }, 'waiting for the state directory lock: another process holds it, or one that did not stop cleanly held it last (taken over once stale, within ~10 s)');
       o.onLockWait?.();
@@ -230,6 +231,7 @@ export class AttestedExecutor implements ExecutorService {
       log?.info({ index }, 'attestation record logged');
       const executor = new AttestedExecutor({ config, ledger, pool, signer, attestation, record: { envelope, index }, receiptPublicKeyFile, clock, logger: log, lock, replayNotBefore: notBefore });
       onLockLost = (err) => executor.#lockLost(err);
+      if (lostDuringStart) executor.#lockLost(lostDuringStart);
       return executor;
     } catch (err) {
       return fail(err);

@@ -48,7 +48,9 @@ export async function takeStopMarker(stateDir: string): Promise<StopMarker | und
   } catch {
     // absent, unreadable or malformed: the conservative horizon applies
   }
-  await rm(file, { force: true });
+  // Left in place (say it is a directory), it cannot mislead a later start: this start's
+  // attestation record grows the log past the size it records.
+  await rm(file, { force: true }).catch(() => undefined);
   return marker;
 }
 

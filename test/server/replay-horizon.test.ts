@@ -5,7 +5,8 @@
  * replay. Real executors on loopback, restarted on the same state directory; time moves by a
  * clock offset.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +95,34 @@ describe('replay across a restart', () => {
       expect((await post(fourth.url, await fresh())).status).toBe(200);
     } finally {
       await fourth.close();
+    }
+  }, 60_000);
+
+  it('a stop marker that is not one (malformed, a directory, a FIFO) counts as a crash, and start-up goes on', async () => {
+    const marker = path.join(dir, 'state', STOP_MARKER_FILE);
+    const hostile: Array<[string, () => Promise<void>]> = [
+      ['malformed', () => writeFile(marker, '{"stoppedAt": "soon", "logSize": 1e400}')],
+      ['a directory', async () => {
+        await rm(marker, { force: true });
+        await mkdir(marker);
+      }],
+      ['a FIFO', async () => {
+        await rm(marker, { recursive: true, force: true });
+        execFileSync('mkfifo', [marker]);
+      }],
+    ];
+    for (const [what, make] of hostile) {
+      offset += 60_000; // long after the last stop: a genuine marker would mean no wait
+      await make();
+      const before = Math.floor(clock().getTime() / 1000);
+      const running = await start();
+      try {
+        expect(running.executor.replayNotBefore, what).toBeGreaterThanOrEqual(before + 11);
+        expect(running.executor.readiness().checks['replayWindowClosed'], what).toBe(false);
+      } finally {
+        await running.close();
+      }
+      await rm(marker, { recursive: true, force: true });
     }
   }, 60_000);
 });
