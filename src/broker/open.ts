@@ -93,16 +93,26 @@ export async function openBroker(o: OpenBrokerOptions): Promise<OpenedBroker> {
   // Lost while serving (the process stalled past the lock's staleness, or another took it
   // over): stop answering rather than write the audit log beside another broker.
   let opened: OpenedBroker | undefined;
+  let lostWhileOpening: Error | undefined;
   const unlock = await lockStateDir(o.stateDir, (err) => {
+    if (!opened) {
+      lostWhileOpening = err;
+      return;
+    }
     o.logger?.error({ code: 'broker.state-lock-lost', err: err.message }, 'state directory lock lost: closing; restart this broker');
-    void opened?.close().catch(() => undefined);
+    void opened.close().catch(() => undefined);
   }, o.lockWaitMs, () => {
     o.logger?.warn({ stateDir: o.stateDir }, 'waiting for the state directory lock: another process holds it, or one that did not stop cleanly held it last (taken over once stale, within ~10 s)');
     o.onLockWait?.();
   });
   try {
-    opened = await openLocked(o, unlock);
-    return opened;
+    const broker = await openLocked(o, unlock);
+    if (lostWhileOpening) {
+      await broker.close().catch(() => undefined);
+      throw new AttexError('broker.state-lock-lost', `the state directory lock was lost while the broker opened (another process took ${o.stateDir} over): ${lostWhileOpening.message}`);
+    }
+    opened = broker;
+    return broker;
   } catch (err) {
     await unlock();
     throw err;

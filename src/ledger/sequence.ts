@@ -194,22 +194,26 @@ export class GroupCommitWriter {
   #failure: AttexError | null = null;
   readonly #onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void;
   readonly #seal: ((records: readonly Buffer[]) => Buffer | undefined) | undefined;
+  readonly #refusal: (() => Error | undefined) | undefined;
 
   /**
    * `seal`, when an append of the batch asked for it, runs synchronously just before the batch is
    * written and may return one more record for the same write and fsync (it sees only records
-   * of earlier batches as durable). `onDurable` receives the sealed record last.
+   * of earlier batches as durable). `onDurable` receives the sealed record last. `refusal`, asked
+   * before each batch, may refuse it: the batch then fails with that error and nothing is written.
    */
   constructor(
     file: FileHandle,
     end: number,
     onDurable: (offsets: readonly number[], records: readonly Buffer[]) => void,
     seal?: (records: readonly Buffer[]) => Buffer | undefined,
+    refusal?: () => Error | undefined,
   ) {
     this.#file = file;
     this.#end = end;
     this.#onDurable = onDurable;
     this.#seal = seal;
+    this.#refusal = refusal;
   }
 
   get end(): number {
@@ -239,6 +243,11 @@ export class GroupCommitWriter {
     while (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
+      const refused = this.#refusal?.();
+      if (refused) {
+        for (const p of batch) p.reject(refused);
+        continue;
+      }
       const offsets: number[] = [];
       const records = batch.map((p) => p.record);
       let at = this.#end;

@@ -122,7 +122,12 @@ export class Ledger {
       end,
       (offsets, records) => this.#integrateDurable(offsets, records),
       (records) => this.#sealBatch(records),
+      () => (this.#held.lost ? this.#lockLostError() : undefined),
     );
+  }
+
+  #lockLostError(): AttexError {
+    return new AttexError('ledger.lock-lost', `the lock of ${this.dir} was lost (another process may have opened it): nothing more is written; close and reopen the ledger`);
   }
 
   static async open(dir: string, opts: LedgerOptions): Promise<Ledger> {
@@ -216,7 +221,7 @@ export class Ledger {
    */
   async append(entry: Uint8Array, opts: { key?: string; checkpoint?: boolean } = {}): Promise<{ index: number }> {
     if (this.#closed) throw new AttexError('ledger.closed', 'the ledger is closed');
-    if (this.#held.lost) throw new AttexError('ledger.lock-lost', `the lock of ${this.dir} was lost (another process may have opened it): close and reopen the ledger`);
+    if (this.#held.lost) throw this.#lockLostError();
     if (!(entry instanceof Uint8Array)) throw new AttexError('ledger.invalid-argument', 'entry must be a Uint8Array');
     if (entry.length > MAX_ENTRY_SIZE) throw new AttexError('ledger.entry-too-large', `entry of ${entry.length} bytes exceeds ${MAX_ENTRY_SIZE} bytes (tlog-tiles entry bundle limit)`);
     const key = opts.key;
@@ -436,6 +441,8 @@ export class Ledger {
   // Bring the directory up to the durable tree: full tiles, then the checkpoint file, then its
   // type-2 record. Reuses the commit checkpoint of that size when there is one.
   async #publish(): Promise<string> {
+    // Tiles, the checkpoint file and its record would land on another holder's files.
+    if (this.#held.lost) throw this.#lockLostError();
     const size = this.#tree.size;
     // The latest checkpoint has the tree's size whenever one of that size was published.
     const current = this.#latest?.size === size ? this.#latest.note : undefined;
@@ -471,7 +478,7 @@ export class Ledger {
     if (this.#timer) clearTimeout(this.#timer);
     try {
       await this.#writer.drain();
-      await this.publishCheckpoint();
+      if (!this.#held.lost) await this.publishCheckpoint();
     } finally {
       this.#released = true;
       try {

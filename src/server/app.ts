@@ -36,6 +36,8 @@ export interface AppOptions {
   readonly requestTimeoutMs?: number;
   /** Open connections at once; a connection beyond it is closed at once (Node's server.maxConnections). */
   readonly maxConnections?: number;
+  /** Open connections one address (an IPv6 /64) may hold; more are closed at once. Default: no cap. */
+  readonly maxConnectionsPerAddress?: number;
   readonly concurrency: number;
   readonly maxQueued?: number;
   readonly rateLimit?: RateLimit;
@@ -167,7 +169,7 @@ export async function createExecutorApp(opts: AppOptions): Promise<ExecutorApp> 
     metrics.rejected.inc({ reason: problem.code });
     return problem;
   });
-  const connections = trackConnections(app);
+  const connections = trackConnections(app, opts.maxConnectionsPerAddress === undefined ? {} : { maxPerAddress: opts.maxConnectionsPerAddress });
   app.addHook('onRequest', (req, _reply, done) => {
     if (req.headers.host === undefined && req.raw.httpVersion === '1.1') done(new AttexError('request.missing-host', 'an HTTP/1.1 request needs a Host header'));
     else done();

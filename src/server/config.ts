@@ -53,6 +53,8 @@ export interface ExecutorConfig {
     readonly requestTimeoutMs: number;
     /** Open connections at once; more are closed as they arrive (bounds bodies buffered before authentication). */
     readonly maxConnections: number;
+    /** Open connections one client address (an IPv6 /64) may hold; more are closed as they arrive. */
+    readonly maxConnectionsPerAddress: number;
     /** In-flight actions get this long to finish on shutdown before the pool is stopped. */
     readonly shutdownGraceMs: number;
   };
@@ -131,6 +133,7 @@ const schema = {
         workerHeapMb: { type: 'integer', minimum: 16, maximum: 16384 },
         requestTimeoutMs: { type: 'integer', minimum: 500, maximum: 600000 },
         maxConnections: { type: 'integer', minimum: 16, maximum: 1000000 },
+        maxConnectionsPerAddress: { type: 'integer', minimum: 1, maximum: 1000000 },
         shutdownGraceMs: { type: 'integer', minimum: 0, maximum: 600000 },
       },
     },
@@ -153,6 +156,7 @@ export const DEFAULT_LIMITS: ExecutorConfig['limits'] = {
   workerHeapMb: 2048,
   requestTimeoutMs: 30_000,
   maxConnections: 1024,
+  maxConnectionsPerAddress: 256,
   shutdownGraceMs: 30_000,
 };
 

@@ -5,7 +5,7 @@
  * goes idle with nobody to close it; any of them held shutdown for its whole grace period and
  * kept the process alive after it. Shared by the executor and the broker.
  */
-import type { Socket } from 'node:net';
+import { isIPv6, type Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 
@@ -20,9 +20,33 @@ export interface ConnectionTracker {
   destroyAll(): void;
 }
 
-export function trackConnections(app: FastifyInstance): ConnectionTracker {
+/**
+ * Who a connection is counted against for `maxPerAddress`: its IPv4 address, or the /64 prefix
+ * of its IPv6 address (one host commonly holds a whole /64, so single IPv6 addresses would not
+ * bound it). An IPv4-mapped IPv6 address counts as its IPv4 address.
+ */
+export function addressGroup(address: string | undefined): string {
+  if (address === undefined) return '';
+  if (!isIPv6(address)) return address;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = address.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = address.includes('::') ? [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+export interface TrackOptions {
+  /** Connections one address (an IPv6 /64) may hold open; more are closed as they arrive. Default: no cap. */
+  readonly maxPerAddress?: number;
+}
+
+export function trackConnections(app: FastifyInstance, opts: TrackOptions = {}): ConnectionTracker {
   // Every TCP connection, to cut them all at the end.
   const sockets = new Set<Socket>();
+  // Open connections per address group, for maxPerAddress.
+  const perAddress = new Map<string, number>();
   // Requests in progress per socket the requests arrive on (the TLS socket, on an HTTPS server).
   const requests = new Map<Socket, number>();
   let closing = false;
@@ -32,6 +56,20 @@ export function trackConnections(app: FastifyInstance): ConnectionTracker {
   const ending = new WeakSet<Socket>();
   const forget = (socket: Socket, set: { delete(s: Socket): unknown }) => socket.once('close', () => set.delete(socket));
   app.server.on('connection', (socket: Socket) => {
+    if (opts.maxPerAddress !== undefined) {
+      const group = addressGroup(socket.remoteAddress);
+      const open = perAddress.get(group) ?? 0;
+      if (open >= opts.maxPerAddress) {
+        socket.destroy(); // as Node does beyond server.maxConnections: no bytes, no parser
+        return;
+      }
+      perAddress.set(group, open + 1);
+      socket.once('close', () => {
+        const left = (perAddress.get(group) ?? 1) - 1;
+        if (left > 0) perAddress.set(group, left);
+        else perAddress.delete(group);
+      });
+    }
     sockets.add(socket);
     forget(socket, sockets);
   });

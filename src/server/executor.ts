@@ -155,15 +155,20 @@ export class AttestedExecutor implements ExecutorService {
     const signer = createReceiptSigner();
     log?.info({ keyId: signer.keyId }, 'receipt key generated (in memory only)');
 
-    let ledger: Ledger;
+    let opened: Ledger | undefined;
     let notBefore: number;
     try {
       const { privateKey } = await loadOrCreateLogKey(config.stateDir);
-      ledger = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_STALE_MS + 2_000 } });
-      notBefore = replayNotBefore({ lockTakenAt: lock.takenAt, logSizeAtOpen: ledger.size, marker: await takeStopMarker(config.stateDir), maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS });
+      opened = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_STALE_MS + 2_000 } });
+      notBefore = replayNotBefore({ lockTakenAt: lock.takenAt, logSizeAtOpen: opened.size, marker: await takeStopMarker(config.stateDir), maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS });
     } catch (err) {
+      await opened?.close().catch(() => undefined);
       await lock.release();
       throw err;
+    }
+    const ledger = opened;
+    if (notBefore * 1000 - lock.takenAt > 60_000) {
+      log?.warn({ acceptsSignaturesFrom: new Date(notBefore * 1000).toISOString() }, 'the last run stopped at a time ahead of this clock: signed requests are refused until then (delete stopped.json in the state directory only if that clock was wrong and the last run accepted nothing since)');
     }
     const cleanup: Array<() => Promise<void> | void> = [() => lock.release(), () => ledger.close()];
     const fail = async (err: unknown): Promise<never> => {

@@ -26,13 +26,16 @@ export interface StopMarker {
  * The earliest `created` (seconds since the epoch) a request signature may carry. Pure.
  * - An empty log: no executor ever listened here (each logs its attestation record first), so
  *   nothing can be replayed; signatures made before this start are refused all the same.
- * - A stop marker matching the log: the last run stopped cleanly at `stoppedAt`.
+ * - A stop marker matching the log: the last run stopped cleanly at `stoppedAt` (by its clock;
+ *   a marker from the future therefore means a long wait, which the executor logs).
  * - Otherwise the last run may have crashed: it stopped accepting before the lock was taken.
  */
 export function replayNotBefore(p: { readonly lockTakenAt: number; readonly logSizeAtOpen: number; readonly marker: StopMarker | undefined; readonly maxFutureSeconds: number }): number {
   const started = Math.floor(p.lockTakenAt / 1000);
   if (p.logSizeAtOpen === 0) return started;
-  const lastAccepted = p.marker !== undefined && p.marker.logSize === p.logSizeAtOpen ? Math.min(p.marker.stoppedAt, p.lockTakenAt) : p.lockTakenAt;
+  // The marker's time is the last run's clock, like the `created` values it accepted: counting
+  // from it stays safe whatever this clock says, even one that stepped back since.
+  const lastAccepted = p.marker !== undefined && p.marker.logSize === p.logSizeAtOpen ? p.marker.stoppedAt : p.lockTakenAt;
   return Math.max(started, Math.floor(lastAccepted / 1000) + p.maxFutureSeconds + 1);
 }
 

@@ -70,6 +70,7 @@ export async function runExecutor(o: RunExecutorOptions): Promise<RunningExecuto
       bodyLimitBytes: config.limits.bodyLimitBytes,
       requestTimeoutMs: config.limits.requestTimeoutMs,
       maxConnections: config.limits.maxConnections,
+      maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
       // What the pool takes at once: each busy worker also has actions queued behind its run
       // (see SandboxPool), so it does not wait for the event loop between two actions.
       concurrency: executor.pool.capacity,

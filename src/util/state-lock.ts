@@ -57,13 +57,17 @@ export async function lockStateDirectory(dir: string, o: LockOptions): Promise<S
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new StateLockError({ kind: 'io', code }, `cannot create the state directory ${dir}: ${code}`);
   }
-  const deadline = now() + waitMs;
+  // Waited on the monotonic clock: an injected `now` (a test's frozen clock) must not make it endless.
+  const deadline = performance.now() + waitMs;
+  const name = o.name ?? LOCK_NAME;
   let lost = false;
   let waiting = false;
+  let races = 0;
   for (;;) {
+    let code: string;
     try {
       const release = await lockfile.lock(dir, {
-        lockfilePath: path.join(dir, o.name ?? LOCK_NAME),
+        lockfilePath: path.join(dir, name),
         stale: LOCK_STALE_MS,
         realpath: false,
         retries: 0,
@@ -79,14 +83,21 @@ export async function lockStateDirectory(dir: string, o: LockOptions): Promise<S
         release: () => (released ??= lost ? Promise.resolve() : release().catch(() => undefined)),
       };
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
-      if (now() >= deadline) throw new StateLockError({ kind: 'locked' }, `${dir} is in use by another process (its ${o.name ?? LOCK_NAME} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`);
-      if (!waiting) {
-        waiting = true;
-        o.onWait?.();
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500, Math.max(0, deadline - now()))));
+      code = (err as NodeJS.ErrnoException).code ?? 'error';
     }
+    if (code === 'ENOTDIR') throw new StateLockError({ kind: 'io', code }, `${path.join(dir, name)} is not a directory: remove it if no attex process uses ${dir}`);
+    // ENOENT and ECOMPROMISED: another process taking over the same stale lock removed or
+    // replaced it under this one (proper-lockfile's takeover is not atomic): try again.
+    if (code !== 'ELOCKED' && code !== 'ENOENT' && code !== 'ECOMPROMISED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
+    if (code !== 'ELOCKED' && ++races <= 3) continue; // at once: the other taker holds it now, or nobody does
+    if (performance.now() >= deadline) {
+      if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
+      throw new StateLockError({ kind: 'locked' }, `${dir} is in use by another process (its ${name} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`);
+    }
+    if (!waiting) {
+      waiting = true;
+      o.onWait?.();
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(500, Math.max(0, deadline - performance.now()))));
   }
 }

@@ -4,7 +4,7 @@
  * taken over learns it. Also: the executor refuses a state directory another executor holds.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,11 @@ describe.concurrent('state directory lock', () => {
     const first = await lockStateDirectory(stateDir, { onLost: () => undefined });
     await access(path.join(stateDir, LOCK_NAME));
     expect((await refused(stateDir)).failure).toEqual({ kind: 'locked' });
+    // The wait is measured on the monotonic clock, not on an injected (here frozen) one.
+    const started = performance.now();
+    const frozen = await lockStateDirectory(stateDir, { waitMs: 300, now: () => 0, onLost: () => undefined }).then(() => undefined, (e: unknown) => e);
+    expect((frozen as StateLockError).failure.kind).toBe('locked');
+    expect(performance.now() - started).toBeLessThan(3_000);
     await first.release();
     await first.release(); // idempotent
     const second = await lockStateDirectory(stateDir, { waitMs: 0, onLost: () => undefined });
@@ -129,9 +134,54 @@ describe.concurrent('state directory lock', () => {
         if (err === undefined) await new Promise((r) => setTimeout(r, 200));
       }
       expect((err as AttexError).code).toBe('ledger.lock-lost');
+      // Nothing more reaches the directory the new holder owns: no checkpoint, tiles or records.
+      const files = async () => ({ seq: await readFile(path.join(ledgerDir, 'seq')), checkpoint: await readFile(path.join(ledgerDir, 'checkpoint')).catch(() => undefined) });
+      const before = await files();
+      await expect(ledger.publishCheckpoint()).rejects.toMatchObject({ code: 'ledger.lock-lost' });
+      await ledger.close();
+      expect(await files()).toEqual(before);
       await usurper.release();
     } finally {
       await ledger.close();
     }
   }, 20_000);
+
+  it('a broker whose state directory is taken over while it opens refuses to start (broker.state-lock-lost)', async () => {
+    const { openBroker } = await import('../../src/broker/open.ts');
+    const { loadBrokerVerifier } = await import('../../src/broker/wiring.ts');
+    const { loadResourcePolicy } = await import('../../src/broker/policy/index.ts');
+    const pino = (await import('pino')).default;
+    const { verifier } = await loadBrokerVerifier({ policyFile: path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../../attestation/policies/default.json'), allowSimulated: false });
+    const stateDir = path.join(dir, 'broker');
+    // Its audit log is held elsewhere, so opening waits there while its state lock is taken.
+    const audit = await lockStateDirectory(path.join(stateDir, 'audit'), { name: 'ledger.lock', onLost: () => undefined });
+    const opening = openBroker({
+      stateDir, operatorKey: new Uint8Array(32).fill(1), verifier, resourcePolicy: loadResourcePolicy({ version: 1, id: 'none', rules: [] }),
+      logger: pino({ level: 'silent' }), checkpointInterval: 0, lockWaitMs: LOCK_STALE_MS + 5_000,
+    }).then(async (broker) => {
+      await broker.close();
+      return undefined;
+    }, (e: unknown) => e);
+    while (!(await access(path.join(stateDir, LOCK_NAME)).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 50));
+    await rm(path.join(stateDir, LOCK_NAME), { recursive: true });
+    const usurper = await lockStateDirectory(stateDir, { waitMs: 0, onLost: () => undefined });
+    await new Promise((r) => setTimeout(r, LOCK_STALE_MS / 2 + 1_000)); // the broker's next refresh finds out
+    await audit.release();
+    const err = await opening;
+    expect((err as AttexError).code).toBe('broker.state-lock-lost');
+    expect((await refused(stateDir)).failure.kind).toBe('locked'); // the usurper keeps it
+    await usurper.release();
+  }, 30_000);
+
+  it('a lock that is not a directory (left by hand, say) is reported as such once stale', async () => {
+    const stateDir = path.join(dir, 'not-a-dir');
+    await mkdir(stateDir, { recursive: true });
+    const file = path.join(stateDir, LOCK_NAME);
+    await writeFile(file, 'x');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(file, old, old);
+    const err = await refused(stateDir);
+    expect(err.failure).toEqual({ kind: 'io', code: 'ENOTDIR' });
+    expect(err.message).toContain('is not a directory: remove it');
+  });
 });
