@@ -76,6 +76,7 @@ describe('attex ledger', () => {
       await ledger.close();
     }
     const c = io(work);
-    expect(await runCli(['ledger', 'proof', '3', '--ledger', 'held', '--key', keyFile], c.io)).toBe(0);
+    // --key, like --ledger, is relative to the command's working directory.
+    expect(await runCli(['ledger', 'proof', '3', '--ledger', 'held', '--key', path.basename(keyFile)], c.io)).toBe(0);
   });
 });

@@ -116,7 +116,7 @@ async function run(argv: string[], io: CommandIO): Promise<number> {
     case 'proof': {
       const index = decimal(arg, 'index');
       if (index === undefined) throw new UsageError('proof needs an <index>');
-      const ledger = await openLedger(dir, values.key, values.name);
+      const ledger = await openLedger(dir, values.key === undefined ? undefined : path.resolve(io.cwd, values.key), values.name);
       try {
         const proof = await ledger.tlogProof(index, decimal(values.size, '--size'));
         // The note check is a guard against printing something the log key did not sign.
@@ -134,7 +134,7 @@ async function run(argv: string[], io: CommandIO): Promise<number> {
       if (!values['executor-pub']) throw new UsageError('--executor-pub FILE is required');
       const executorPublicKey = await readExecutorKey(path.resolve(io.cwd, values['executor-pub']));
       const sinceSize = decimal(values['since-size'], '--since-size');
-      const ledger = await openLedger(dir, values.key, values.name);
+      const ledger = await openLedger(dir, values.key === undefined ? undefined : path.resolve(io.cwd, values.key), values.name);
       try {
         const result = await exportLedger(ledger, path.resolve(io.cwd, out), sinceSize === undefined ? { executorPublicKey } : { executorPublicKey, sinceSize });
         if (values.json) writeJson(io.stdout, result);
