@@ -450,6 +450,8 @@ export class Ledger {
     try {
       await writeFullTiles(this.dir, path.join(this.dir, 'tmp'), this.#tree, (s, c) => this.#readEntries(s, c), this.#tilesSize, size);
       this.#tilesSize = size;
+      // The lock may have been lost while the tiles were written: not the checkpoint file, then.
+      if (this.#held.lost) throw this.#lockLostError();
       const note = current ?? signNote(formatCheckpoint({ origin: this.origin, size, rootHash: this.#tree.root(size), extensions: [] }), this.#signers);
       // Publish the file first, then record it in the sequence: a crash in between leaves a
       // checkpoint newer than the record, which open() re-records; a file older than the record is a rollback.

@@ -156,7 +156,7 @@ export const DEFAULT_LIMITS: ExecutorConfig['limits'] = {
   workerHeapMb: 2048,
   requestTimeoutMs: 30_000,
   maxConnections: 1024,
-  maxConnectionsPerAddress: 256,
+  maxConnectionsPerAddress: 64,
   shutdownGraceMs: 30_000,
 };
 

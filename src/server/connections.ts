@@ -23,18 +23,34 @@ export interface ConnectionTracker {
 /**
  * Who a connection is counted against for `maxPerAddress`: its IPv4 address, or the /64 prefix
  * of its IPv6 address (one host commonly holds a whole /64, so single IPv6 addresses would not
- * bound it). An IPv4-mapped IPv6 address counts as its IPv4 address.
+ * bound it). An IPv4 client seen through an IPv4-mapped address (::ffff:a.b.c.d) or the NAT64
+ * prefix (64:ff9b::/96) counts as its IPv4 address.
  */
 export function addressGroup(address: string | undefined): string {
   if (address === undefined) return '';
-  if (!isIPv6(address)) return address;
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  const [head = '', tail = ''] = address.toLowerCase().split('::');
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = address.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = address.includes('::') ? [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups] : headGroups;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const bare = address.split('%')[0]!; // a zone id names the interface, not the peer
+  const words = isIPv6(bare) ? ipv6Words(bare) : undefined;
+  if (words === undefined) return bare;
+  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
+  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0);
+  if (mapped || nat64) return [words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.');
+  return `${words.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit words of a valid IPv6 address (`::` expanded, a trailing dotted quad read). */
+function ipv6Words(address: string): number[] | undefined {
+  let text = address.toLowerCase();
+  const quad = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const halves = text.split('::');
+  const parse = (part: string | undefined) => (part === undefined || part === '' ? [] : part.split(':').map((h) => Number.parseInt(h, 16)));
+  const head = parse(halves[0]);
+  const tail = parse(halves[1]);
+  const words = halves.length > 1 ? [...head, ...Array<number>(Math.max(0, 8 - head.length - tail.length)).fill(0), ...tail] : head;
+  return words.length === 8 && words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffff) ? words : undefined;
 }
 
 export interface TrackOptions {

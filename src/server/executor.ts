@@ -41,7 +41,7 @@ import type { ExecutorConfig } from './config.ts';
 import { IdempotencyTable, idempotentInvocationId } from './idempotency.ts';
 import { loadOrCreateLogKey, writeReceiptPublicKey } from './keys.ts';
 import { executionParams, uuidv7 } from './receipt.ts';
-import { replayNotBefore, takeStopMarker, writeStopMarker } from './replay-horizon.ts';
+import { HORIZON_FILE, STOP_MARKER_FILE, keepHorizon, readKeptHorizon, replayNotBefore, takeStopMarker, writeStopMarker } from './replay-horizon.ts';
 import type { DispatchRequest, DispatchResult, ExecutorService, Readiness } from './service.ts';
 
 export const EXECUTOR_VERSION: string = (pkg as { version: string }).version;
@@ -160,7 +160,13 @@ export class AttestedExecutor implements ExecutorService {
     try {
       const { privateKey } = await loadOrCreateLogKey(config.stateDir);
       opened = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_STALE_MS + 2_000 } });
-      notBefore = replayNotBefore({ lockTakenAt: lock.takenAt, logSizeAtOpen: opened.size, marker: await takeStopMarker(config.stateDir), maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS });
+      notBefore = Math.max(
+        replayNotBefore({ lockTakenAt: lock.takenAt, logSizeAtOpen: opened.size, marker: await takeStopMarker(config.stateDir), maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS }),
+        await readKeptHorizon(config.stateDir),
+      );
+      await keepHorizon(config.stateDir, notBefore).catch((err: NodeJS.ErrnoException) => {
+        throw new AttexError('executor.state-io', `cannot write ${HORIZON_FILE} in the state directory: ${err.code ?? 'error'}`);
+      });
     } catch (err) {
       await opened?.close().catch(() => undefined);
       await lock.release();
@@ -168,7 +174,7 @@ export class AttestedExecutor implements ExecutorService {
     }
     const ledger = opened;
     if (notBefore * 1000 - lock.takenAt > 60_000) {
-      log?.warn({ acceptsSignaturesFrom: new Date(notBefore * 1000).toISOString() }, 'the last run stopped at a time ahead of this clock: signed requests are refused until then (delete stopped.json in the state directory only if that clock was wrong and the last run accepted nothing since)');
+      log?.warn({ acceptsSignaturesFrom: new Date(notBefore * 1000).toISOString() }, `an earlier run's clock was ahead of this one: signed requests are refused until then (remove ${HORIZON_FILE} and ${STOP_MARKER_FILE} from the state directory only if that clock was wrong and nothing signed by a clock that far ahead was ever accepted)`);
     }
     const cleanup: Array<() => Promise<void> | void> = [() => lock.release(), () => ledger.close()];
     const fail = async (err: unknown): Promise<never> => {

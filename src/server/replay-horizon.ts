@@ -14,6 +14,12 @@ import { readBoundedFile } from '../util/index.ts';
 
 /** Written by a clean stop, read and removed by the next start. */
 export const STOP_MARKER_FILE = 'stopped.json';
+/**
+ * The horizon each start computed, kept: a later start never accepts less. Without it, a horizon
+ * set by a last run whose clock ran ahead would be forgotten by the start after next (the stop
+ * marker is gone by then, and a crash in between falls back to this clock).
+ */
+export const HORIZON_FILE = 'replay-horizon.json';
 
 export interface StopMarker {
   /** When the executor had stopped accepting requests (ms since the epoch, its clock). */
@@ -55,6 +61,21 @@ export async function takeStopMarker(stateDir: string): Promise<StopMarker | und
   // attestation record grows the log past the size it records.
   await rm(file, { force: true }).catch(() => undefined);
   return marker;
+}
+
+/** The horizon a previous start kept (seconds), or 0 if none is readable. */
+export async function readKeptHorizon(stateDir: string): Promise<number> {
+  try {
+    const value = JSON.parse((await readBoundedFile(path.join(stateDir, HORIZON_FILE), 1024)).toString('utf8')) as { notBefore?: unknown } | null;
+    return value && Number.isSafeInteger(value.notBefore) && (value.notBefore as number) > 0 ? (value.notBefore as number) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Keep `notBefore` durably before the executor listens (atomic write and fsync). */
+export async function keepHorizon(stateDir: string, notBefore: number): Promise<void> {
+  await writeFileAtomic(path.join(stateDir, HORIZON_FILE), `${JSON.stringify({ notBefore })}\n`, 0o600);
 }
 
 export async function writeStopMarker(stateDir: string, marker: StopMarker): Promise<void> {

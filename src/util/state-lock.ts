@@ -86,12 +86,12 @@ export async function lockStateDirectory(dir: string, o: LockOptions): Promise<S
       code = (err as NodeJS.ErrnoException).code ?? 'error';
     }
     if (code === 'ENOTDIR') throw new StateLockError({ kind: 'io', code }, `${path.join(dir, name)} is not a directory: remove it if no attex process uses ${dir}`);
-    // ENOENT and ECOMPROMISED: another process taking over the same stale lock removed or
-    // replaced it under this one (proper-lockfile's takeover is not atomic): try again.
-    if (code !== 'ELOCKED' && code !== 'ENOENT' && code !== 'ECOMPROMISED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
-    if (code !== 'ELOCKED' && ++races <= 3) continue; // at once: the other taker holds it now, or nobody does
+    // ENOENT: another process taking over the same stale lock removed it under this one
+    // (proper-lockfile's takeover is not atomic): try again at once, a few times; then it is
+    // something else (the directory itself removed, say).
+    if (code === 'ENOENT' && ++races <= 3) continue;
+    if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
     if (performance.now() >= deadline) {
-      if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
       throw new StateLockError({ kind: 'locked' }, `${dir} is in use by another process (its ${name} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`);
     }
     if (!waiting) {

@@ -82,6 +82,10 @@ describe('connection caps', () => {
     expect(addressGroup('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(addressGroup('::1')).toBe('0:0:0:0::/64');
     expect(addressGroup('2001:db8:1:2::')).toBe('2001:db8:1:2::/64');
+    expect(addressGroup('1:2::3:4:5:1.2.3.4')).toBe('1:2:0:3::/64');
+    expect(addressGroup('::ffff:c000:207')).toBe('192.0.2.7');
+    expect(addressGroup('64:ff9b::192.0.2.7')).toBe('192.0.2.7');
+    expect(addressGroup('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
     expect(addressGroup(undefined)).toBe('');
   });
 });

@@ -126,4 +126,24 @@ describe('replay across a restart', () => {
       await rm(marker, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('a horizon set by a run whose clock was ahead is kept through later restarts, clean or not', async () => {
+    const normal = offset;
+    offset = normal + 3_600_000; // the last run's clock is an hour ahead
+    const ahead = await start();
+    await ahead.close();
+    offset = normal;
+    const behind = await start();
+    const horizon = behind.executor.replayNotBefore;
+    expect(horizon).toBeGreaterThanOrEqual(Math.floor(clock().getTime() / 1000) + 3_600);
+    await behind.close();
+    await rm(path.join(dir, 'state', STOP_MARKER_FILE), { force: true }); // and then a crash
+    const after = await start();
+    try {
+      expect(after.executor.replayNotBefore).toBeGreaterThanOrEqual(horizon);
+      expect(after.executor.readiness().checks['replayWindowClosed']).toBe(false);
+    } finally {
+      await after.close();
+    }
+  }, 60_000);
 });
