@@ -13,7 +13,7 @@ import { AttexError } from '../errors/index.ts';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Ledger } from '../ledger/index.ts';
-import { LOCK_STALE_MS, StateLockError, lockStateDirectory } from '../util/index.ts';
+import { LOCK_TAKEOVER_WAIT_MS, lockStateDirectory } from '../util/index.ts';
 import { ed25519PrivateKeyFromSeed, type ReceiptSigner } from '../receipts/index.ts';
 import { createAuditLog, loadOrCreateAuditSigner, loadOrCreateSeed, type AuditLog } from './audit.ts';
 import type { ResourcePolicy } from './policy/index.ts';
@@ -66,15 +66,13 @@ export function brokerPaths(stateDir: string) {
  * Resolves to a release function.
  */
 export async function lockStateDir(stateDir: string, onLost: (err: Error) => void = () => undefined, waitMs?: number, onWait?: () => void): Promise<() => Promise<void>> {
-  try {
-    const lock = await lockStateDirectory(stateDir, { onLost, ...(waitMs === undefined ? {} : { waitMs }), ...(onWait ? { onWait } : {}) });
-    return () => lock.release();
-  } catch (err) {
-    if (!(err instanceof StateLockError)) throw err;
-    throw err.failure.kind === 'locked'
-      ? new AttexError('broker.state-locked', `${err.message}: stop the other broker, or give this one its own state directory`)
-      : new AttexError('broker.state-io', err.message);
-  }
+  const lock = await lockStateDirectory(stateDir, {
+    codes: { locked: 'broker.state-locked', io: 'broker.state-io', lockedHint: 'stop the other broker, or give this one its own state directory' },
+    onLost,
+    ...(waitMs === undefined ? {} : { waitMs }),
+    ...(onWait ? { onWait } : {}),
+  });
+  return () => lock.release();
 }
 
 /** Open the audit ledger of a state directory (also used by `attex broker audit`). */
@@ -84,7 +82,7 @@ export async function openAuditLedger(stateDir: string, opts: { checkpointInterv
   return Ledger.open(brokerPaths(stateDir).audit, {
     signer: { name: AUDIT_LOG_NAME, privateKey: ed25519PrivateKeyFromSeed(seed) },
     // The state directory's lock is held already; this one's own goes stale with it after a crash.
-    lock: { waitMs: opts.lockWaitMs ?? LOCK_STALE_MS + 2_000 },
+    lock: { waitMs: opts.lockWaitMs ?? LOCK_TAKEOVER_WAIT_MS },
     ...(opts.checkpointInterval === undefined ? {} : { checkpointInterval: opts.checkpointInterval }),
   });
 }

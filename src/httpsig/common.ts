@@ -5,9 +5,10 @@ export const SIGNATURE_LABEL = 'attex';
 export const COVERED_COMPONENTS = ['@method', '@path', '@query', 'content-digest'] as const;
 export const DEFAULT_MAX_SKEW_SECONDS = 300;
 /**
- * How far ahead of the verifier's clock `created` may be. Small on purpose: the replay cache
- * refuses signatures created before it existed (a restart), and one created ahead of a restart
- * could have been accepted before it too.
+ * How far ahead of the verifier's clock `created` may be. Small on purpose: a restarted
+ * executor accepts no signature until this long after the process before it stopped accepting
+ * (its replay horizon, src/server/replay-horizon.ts), since one created that far ahead may have
+ * been accepted before the restart.
  */
 export const DEFAULT_MAX_FUTURE_SECONDS = 10;
 

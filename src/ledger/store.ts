@@ -17,7 +17,7 @@ import type { KeyObject } from 'node:crypto';
 import { type FileHandle, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { AttexError, toAttexError } from '../errors/index.ts';
-import { type StateDirLock, StateLockError, bytesEqual, lockStateDirectory } from '../util/index.ts';
+import { type StateDirLock, bytesEqual, lockStateDirectory } from '../util/index.ts';
 import { type Checkpoint, formatCheckpoint, openCheckpoint } from './checkpoint.ts';
 import { fsyncDirectory, readFileIfExists, writeFileAtomic } from './files.ts';
 import { HashTree } from './hash-tree.ts';
@@ -144,7 +144,14 @@ export class Ledger {
     try {
       const created = await mkdir(root, { recursive: true });
       if (created !== undefined) await fsyncDirectory(path.dirname(root));
-      if (opts.lock) held.lock = await lockLedgerDir(root, opts.lock.waitMs ?? 0, () => (held.lost = true));
+      if (opts.lock) {
+        held.lock = await lockStateDirectory(root, {
+          name: LEDGER_LOCK_NAME,
+          waitMs: opts.lock.waitMs ?? 0,
+          codes: { locked: 'ledger.locked', io: 'ledger.io', lockedHint: 'a ledger is opened by one process at a time (stop the executor or broker that holds it first)' },
+          onLost: () => (held.lost = true),
+        });
+      }
       await rm(path.join(root, 'tmp'), { recursive: true, force: true });
       await mkdir(path.join(root, 'tmp'));
       file = await openSequenceFile(path.join(root, 'seq'), root);
@@ -573,15 +580,4 @@ async function refuseTruncatingAcknowledged(root: string, entriesKept: number): 
 interface HeldLock {
   lock: StateDirLock | undefined;
   lost: boolean;
-}
-
-async function lockLedgerDir(root: string, waitMs: number, onLost: () => void): Promise<StateDirLock> {
-  try {
-    return await lockStateDirectory(root, { name: LEDGER_LOCK_NAME, waitMs, onLost });
-  } catch (err) {
-    if (!(err instanceof StateLockError)) throw err;
-    throw err.failure.kind === 'locked'
-      ? new AttexError('ledger.locked', `${err.message}: a ledger is opened by one process at a time (stop the executor or broker that holds it first)`)
-      : new AttexError('ledger.io', err.message);
-  }
 }

@@ -33,7 +33,7 @@ import {
 } from '../receipts/index.ts';
 import type { BuildEvent } from '../sandbox/build.ts';
 import { FileKvStore, type LoadedComponent, SandboxPool, workerHeapLimits } from '../sandbox/index.ts';
-import { LOCK_STALE_MS, type StateDirLock, StateLockError, lockStateDirectory, sha256, toHex } from '../util/index.ts';
+import { LOCK_TAKEOVER_WAIT_MS, type StateDirLock, lockStateDirectory, sha256, toHex } from '../util/index.ts';
 import { encodeBundle } from '../verify/index.ts';
 import { type ExecutorAttestation, attestExecutor } from './attest.ts';
 import { loadDeployedComponents, secretsNeeded } from './components.ts';
@@ -143,14 +143,15 @@ export class AttestedExecutor implements ExecutorService {
     // accepting requests by the time it is taken.
     let lostDuringStart: Error | undefined;
     let onLockLost = (err: Error): void => void (lostDuringStart = err);
-    const lock = await lockStateDirectory(config.stateDir, { ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }), onLost: (err) => onLockLost(err), now: () => clock().getTime(), onWait: () => {
-      log?.warn({ stateDir: config.stateDir }, 'waiting for the state directory lock: another process holds it, or one that did not stop cleanly held it last (taken over once stale, within ~10 s)');
-      o.onLockWait?.();
-    } }).catch((err: unknown) => {
-      if (!(err instanceof StateLockError)) throw err;
-      throw err.failure.kind === 'locked'
-        ? new AttexError('executor.state-locked', `${err.message}: stop the other executor, or give this one its own stateDir`)
-        : new AttexError('executor.state-io', err.message);
+    const lock = await lockStateDirectory(config.stateDir, {
+      ...(o.lockWaitMs === undefined ? {} : { waitMs: o.lockWaitMs }),
+      codes: { locked: 'executor.state-locked', io: 'executor.state-io', lockedHint: 'stop the other executor, or give this one its own stateDir' },
+      onLost: (err) => onLockLost(err),
+      now: () => clock().getTime(),
+      onWait: () => {
+        log?.warn({ stateDir: config.stateDir }, 'waiting for the state directory lock: another process holds it, or one that did not stop cleanly held it last (taken over once stale, within ~10 s)');
+        o.onLockWait?.();
+      },
     });
     const signer = createReceiptSigner();
     log?.info({ keyId: signer.keyId }, 'receipt key generated (in memory only)');
@@ -159,7 +160,7 @@ export class AttestedExecutor implements ExecutorService {
     let notBefore: number;
     try {
       const { privateKey } = await loadOrCreateLogKey(config.stateDir);
-      opened = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_STALE_MS + 2_000 } });
+      opened = await Ledger.open(path.join(config.stateDir, 'log'), { origin: config.log.origin, signer: { name: config.log.origin, privateKey }, lock: { waitMs: o.lockWaitMs ?? LOCK_TAKEOVER_WAIT_MS } });
       notBefore = Math.max(
         replayNotBefore({ lockTakenAt: lock.takenAt, logSizeAtOpen: opened.size, marker: await takeStopMarker(config.stateDir), maxFutureSeconds: DEFAULT_MAX_FUTURE_SECONDS }),
         await readKeptHorizon(config.stateDir),

@@ -3,4 +3,4 @@ export { canonicalJson } from './canonical-json.ts';
 export { readBoundedFile, readBoundedFileSync } from './read-bounded.ts';
 export { jsonNestsDeeperThan } from './json-depth.ts';
 export { readCapped } from './read-capped.ts';
-export { LOCK_NAME, LOCK_STALE_MS, StateLockError, lockStateDirectory, type StateDirLock } from './state-lock.ts';
+export { LOCK_NAME, LOCK_STALE_MS, LOCK_TAKEOVER_WAIT_MS, StateLockError, lockStateDirectory, type StateDirLock } from './state-lock.ts';

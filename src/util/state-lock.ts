@@ -9,11 +9,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { AttexError } from '../errors/index.ts';
 
 /** A lock not refreshed for this long is taken over (proper-lockfile's minimum is 5 s). */
 export const LOCK_STALE_MS = 10_000;
 /** The lock's name inside the state directory. */
 export const LOCK_NAME = 'state.lock';
+/** The default wait: long enough for the lock of a process that died to go stale. */
+export const LOCK_TAKEOVER_WAIT_MS = LOCK_STALE_MS + 2_000;
 
 export interface StateDirLock {
   /** When it was taken (ms since the epoch): every earlier owner had stopped by then. */
@@ -26,10 +29,15 @@ export interface LockOptions {
   /** The lock's name inside the directory (default LOCK_NAME). */
   readonly name?: string;
   /**
-   * How long to wait for a lock held by another process (default: long enough for the lock of
-   * a process that died to go stale, so a restart after a crash waits instead of failing).
+   * How long to wait for a lock held by another process (default LOCK_TAKEOVER_WAIT_MS, so a
+   * restart after a crash waits instead of failing).
    */
   readonly waitMs?: number;
+  /**
+   * The error codes its owner documents (default `state.locked` and `state.io`), and what to tell
+   * the operator when the lock is held.
+   */
+  readonly codes?: { readonly locked: string; readonly io: string; readonly lockedHint?: string };
   /** Called once if the lock is held by another process and this call waits for it. */
   readonly onWait?: () => void;
   /** Called once if the lock is lost (not refreshed in time, or taken over): stop writing. */
@@ -39,23 +47,26 @@ export interface LockOptions {
 
 export type LockFailure = { readonly kind: 'locked' } | { readonly kind: 'io'; readonly code: string };
 
-export class StateLockError extends Error {
+/** An AttexError with the owner's code, and what kind of failure it was. */
+export class StateLockError extends AttexError {
   readonly failure: LockFailure;
-  constructor(failure: LockFailure, message: string) {
-    super(message);
+  constructor(code: string, failure: LockFailure, message: string) {
+    super(code, message);
     this.failure = failure;
   }
 }
 
 /** Take `dir`'s lock, creating `dir` (mode 0700) if needed. Rejects with StateLockError. */
 export async function lockStateDirectory(dir: string, o: LockOptions): Promise<StateDirLock> {
-  const waitMs = o.waitMs ?? LOCK_STALE_MS + 2_000;
+  const waitMs = o.waitMs ?? LOCK_TAKEOVER_WAIT_MS;
   const now = o.now ?? Date.now;
+  const codes = o.codes ?? { locked: 'state.locked', io: 'state.io' };
+  const ioError = (code: string, message: string) => new StateLockError(codes.io, { kind: 'io', code }, message);
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new StateLockError({ kind: 'io', code }, `cannot create the state directory ${dir}: ${code}`);
+    throw ioError(code, `cannot create the state directory ${dir}: ${code}`);
   }
   // Waited on the monotonic clock: an injected `now` (a test's frozen clock) must not make it endless.
   const deadline = performance.now() + waitMs;
@@ -85,14 +96,15 @@ export async function lockStateDirectory(dir: string, o: LockOptions): Promise<S
     } catch (err) {
       code = (err as NodeJS.ErrnoException).code ?? 'error';
     }
-    if (code === 'ENOTDIR') throw new StateLockError({ kind: 'io', code }, `${path.join(dir, name)} is not a directory: remove it if no attex process uses ${dir}`);
+    if (code === 'ENOTDIR') throw ioError(code, `${path.join(dir, name)} is not a directory: remove it if no attex process uses ${dir}`);
     // ENOENT: another process taking over the same stale lock removed it under this one
     // (proper-lockfile's takeover is not atomic): try again at once, a few times; then it is
     // something else (the directory itself removed, say).
     if (code === 'ENOENT' && ++races <= 3) continue;
-    if (code !== 'ELOCKED') throw new StateLockError({ kind: 'io', code }, `cannot take the lock of ${dir}: ${code}`);
+    if (code !== 'ELOCKED') throw ioError(code, `cannot take the lock of ${dir}: ${code}`);
     if (performance.now() >= deadline) {
-      throw new StateLockError({ kind: 'locked' }, `${dir} is in use by another process (its ${name} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`);
+      const held = `${dir} is in use by another process (its ${name} was refreshed within the last ${LOCK_STALE_MS / 1000} s)`;
+      throw new StateLockError(codes.locked, { kind: 'locked' }, codes.lockedHint ? `${held}: ${codes.lockedHint}` : held);
     }
     if (!waiting) {
       waiting = true;
