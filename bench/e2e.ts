@@ -18,7 +18,11 @@
  * end-to-end one: with both cores busy the throughput ratio stays near it, and the machine's
  * speed moves it less. bench:e2e-layers breaks the cost down further.
  *
- *   npm run bench:e2e [-- --seconds 8 --rate 300 --warmup 3 --concurrency 32 --pool 2]
+ *   npm run bench:e2e [-- --seconds 8 --rate 300 --warmup 3 --concurrency 32 --pool 2 --scheduling batch|inherit]
+ *
+ * The executor runs with its default `scheduling` ("batch": SCHED_BATCH on Linux, inherited by the
+ * in-process slices, which run in the same process); `--scheduling inherit` compares without it.
+ * The client puts itself back under SCHED_OTHER, as an agent on another machine would be.
  *
  * Targets: ≥ 300 actions/s end to end, p99 ≤ 50 ms at that rate, e2e ≥ 0.6× in-process.
  */
@@ -29,6 +33,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signRequest } from '../src/httpsig/index.ts';
+import { setSchedulingPolicy, threadPolicies } from '../src/util/index.ts';
 import { BENCH_ACTION, BENCH_ACTION_PATH, BENCH_INPUT, Connection, type CpuSpent, NO_CPU, addCpu, cpuNow, cpuSince, describeCpu, rawPost, startBenchExecutor } from './support.ts';
 
 const { values } = parseArgs({
@@ -40,6 +45,7 @@ const { values } = parseArgs({
     // commit: with 16, both workers sat idle ~12% of the time and one ~9% (docs/executor.md).
     concurrency: { type: 'string', default: '32' },
     pool: { type: 'string' },
+    scheduling: { type: 'string', default: 'batch' },
     client: { type: 'string' }, // internal: run as the client process against this URL
   },
 });
@@ -48,6 +54,8 @@ const rate = Number(values.rate);
 const warmup = Number(values.warmup);
 const concurrency = Number(values.concurrency);
 const poolSize = Number(values.pool ?? Math.max(1, availableParallelism()));
+if (values.scheduling !== 'batch' && values.scheduling !== 'inherit') throw new Error('--scheduling is batch or inherit');
+const scheduling = values.scheduling;
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -75,6 +83,9 @@ function summarize(latencies: number[], errors: number, elapsed: number): PhaseR
 // client; the server still verifies every signature, digest and nonce).
 
 async function runClient(url: string, keyPem: string): Promise<void> {
+  // Forked from a batch-scheduled executor, the client would inherit SCHED_BATCH; an agent on
+  // another machine is scheduled normally, so the client is too (where it can be).
+  await setSchedulingPolicy('other');
   const privateKey = createPrivateKey(keyPem);
   const target = new URL(url);
   const presign = async (n: number): Promise<Buffer[]> => {
@@ -180,7 +191,7 @@ const MAX_EXPECTED_RATE = 2000;
 const SLICE_SECONDS = 2;
 
 async function main(): Promise<void> {
-  const bench = await startBenchExecutor(poolSize);
+  const bench = await startBenchExecutor(poolSize, scheduling);
   const { running, privateKey } = bench;
   try {
     const child = fork(fileURLToPath(import.meta.url), ['--client', running.url, '--seconds', String(seconds), '--rate', String(rate), '--warmup', String(warmup), '--concurrency', String(concurrency)], {
@@ -211,6 +222,8 @@ async function main(): Promise<void> {
         };
       }),
     ]);
+    const policies = async (pid: number) => [...await threadPolicies(pid).catch(() => new Map())].map(([p, n]) => `${p} x${n}`).join(', ') || 'unknown';
+    console.log(`thread scheduling: executor ${await policies(process.pid)}; client ${await policies(child.pid!)}`);
     console.log('e2e (signed HTTP + auth + sandbox + receipt + durable log + checkpoint + proof), client in its own process:');
     console.log(`  fixed load ${rate}/s for ${seconds} s: achieved ${(f.count / f.elapsed).toFixed(0)} actions/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(1)} ms, errors ${f.errors}`);
     if (w.count > 0) console.log(`    after ${warmup} s at the same rate, not counted (p99 ${w.p99.toFixed(1)} ms, errors ${w.errors})`);

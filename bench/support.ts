@@ -29,7 +29,7 @@ export interface BenchExecutor {
 }
 
 /** An executor in simulated mode in a temporary state directory, with no rate limit to speak of. */
-export async function startBenchExecutor(poolSize: number): Promise<BenchExecutor> {
+export async function startBenchExecutor(poolSize: number, scheduling: 'batch' | 'inherit' = 'batch'): Promise<BenchExecutor> {
   const dir = await mkdtemp(path.join(tmpdir(), 'attex-bench-'));
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const config = parseExecutorConfig(
@@ -45,10 +45,11 @@ export async function startBenchExecutor(poolSize: number): Promise<BenchExecuto
       log: { origin: 'bench.attex.invalid/log' },
       callers: [{ id: 'bench', publicKey: Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url').toString('base64'), actions: ['*'] }],
       limits: { poolSize, maxQueued: 10_000, ratePerSecond: 1e6, burst: 1e6 },
+      scheduling,
     },
     dir,
   );
-  console.log(`starting executor (pool ${poolSize}, simulated TEE, ${availableParallelism()} cores)…`);
+  console.log(`starting executor (pool ${poolSize}, simulated TEE, ${availableParallelism()} cores, scheduling ${scheduling})…`);
   let running: RunningExecutor;
   try {
     running = await runExecutor({ config });

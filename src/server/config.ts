@@ -59,6 +59,12 @@ export interface ExecutorConfig {
     readonly shutdownGraceMs: number;
   };
   readonly receipts: { readonly includeInput: boolean; readonly includeOutput: boolean };
+  /**
+   * "batch" (default): on Linux, the executor's threads run under SCHED_BATCH, so the threads an
+   * action passes through do not preempt one another at every hand-off (util/scheduling.ts).
+   * "inherit": keep the policy the process was started with.
+   */
+  readonly scheduling: 'batch' | 'inherit';
 }
 
 const schema = {
@@ -141,6 +147,7 @@ const schema = {
       type: 'object', additionalProperties: false,
       properties: { includeInput: { type: 'boolean' }, includeOutput: { type: 'boolean' } },
     },
+    scheduling: { enum: ['batch', 'inherit'] },
   },
 } as const;
 
@@ -167,7 +174,9 @@ export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorCo
     const where = e ? `${e.instancePath || '/'}${e.keyword === 'additionalProperties' ? `/${String((e.params as { additionalProperty?: string }).additionalProperty)}` : ''}` : '/';
     throw new AttexError('config.invalid', `executor config ${where}: ${e?.message ?? 'invalid'}`, { details: { path: where } });
   }
-  const v = value as Omit<ExecutorConfig, 'limits' | 'receipts' | 'componentsCacheDir'> & { componentsCacheDir?: string; limits?: Partial<ExecutorConfig['limits']>; receipts?: Partial<ExecutorConfig['receipts']> };
+  const v = value as Omit<ExecutorConfig, 'limits' | 'receipts' | 'componentsCacheDir' | 'scheduling'> & {
+    componentsCacheDir?: string; limits?: Partial<ExecutorConfig['limits']>; receipts?: Partial<ExecutorConfig['receipts']>; scheduling?: ExecutorConfig['scheduling'];
+  };
   if (v.mode === 'production' && (v.bearerTokens?.length ?? 0) > 0) {
     throw new AttexError('config.invalid', 'executor config /bearerTokens: bearer tokens are for simulated development mode only; sign requests in production');
   }
@@ -209,6 +218,7 @@ export function parseExecutorConfig(value: unknown, baseDir: string): ExecutorCo
     bearerTokens: v.bearerTokens?.map((b) => ({ caller: b.caller, tokenFile: resolve(b.tokenFile) })),
     limits: { ...DEFAULT_LIMITS, ...v.limits },
     receipts: { includeInput: false, includeOutput: false, ...v.receipts },
+    scheduling: v.scheduling ?? 'batch',
   };
 }
 

@@ -33,7 +33,7 @@ import {
 } from '../receipts/index.ts';
 import type { BuildEvent } from '../sandbox/build.ts';
 import { FileKvStore, type LoadedComponent, SandboxPool, workerHeapLimits } from '../sandbox/index.ts';
-import { LOCK_TAKEOVER_WAIT_MS, type StateDirLock, lockStateDirectory, sha256, toHex } from '../util/index.ts';
+import { LOCK_TAKEOVER_WAIT_MS, type StateDirLock, lockStateDirectory, setSchedulingPolicy, sha256, toHex } from '../util/index.ts';
 import { encodeBundle } from '../verify/index.ts';
 import { type ExecutorAttestation, attestExecutor } from './attest.ts';
 import { loadDeployedComponents, secretsNeeded } from './components.ts';
@@ -198,6 +198,12 @@ export class AttestedExecutor implements ExecutorService {
           throw new AttexError('config.invalid', `executor config /broker/secrets: component secret '${name}' has no broker resource${config.broker ? '' : ' (no broker is configured)'}`);
         }
         mapping[name] = resource;
+      }
+      // Before the pool starts its workers: threads inherit their creator's policy.
+      if (config.scheduling === 'batch') {
+        const scheduled = await setSchedulingPolicy('batch');
+        if (scheduled.applied) log?.info({ scheduling: scheduled.policy }, 'threads scheduled as batch work (config "scheduling")');
+        else log?.warn({ reason: scheduled.reason }, 'could not schedule the threads as batch work; they keep their policy (set "scheduling": "inherit" to stop trying)');
       }
       const pool = await SandboxPool.create({
         size: config.limits.poolSize,

@@ -46,6 +46,8 @@ describe('executor config', () => {
     expect(c.evidence.simStateDir).toBe('/srv/attex/state/sim');
     expect(c.limits).toEqual(DEFAULT_LIMITS);
     expect(c.receipts).toEqual({ includeInput: false, includeOutput: false });
+    expect(c.scheduling).toBe('batch');
+    expect(parseExecutorConfig({ ...base, scheduling: 'inherit' }, '/srv/attex').scheduling).toBe('inherit');
   });
 
   it('refuses unknown keys, wrong types and unsafe combinations, naming the path', () => {
@@ -60,6 +62,7 @@ describe('executor config', () => {
     refused({ ...base, broker: { url: 'ftp://x', secrets: {} } }, '/broker/url');
     refused({ ...base, broker: { url: 'http://x', secrets: { k: '../etc/passwd' } } }, '/broker/secrets/k');
     refused({ ...base, log: { origin: 'has space' } }, '/log/origin');
+    refused({ ...base, scheduling: 'fifo' }, '/scheduling');
   });
 
   it('an unreadable or non-JSON file is a typed error', async () => {
