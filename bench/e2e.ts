@@ -222,8 +222,19 @@ async function main(): Promise<void> {
         };
       }),
     ]);
-    const policies = async (pid: number) => [...await threadPolicies(pid).catch(() => new Map())].map(([p, n]) => `${p} x${n}`).join(', ') || 'unknown';
-    console.log(`thread scheduling: executor ${await policies(process.pid)}; client ${await policies(child.pid!)}`);
+    const executorPolicies = await threadPolicies(process.pid);
+    const clientPolicies = await threadPolicies(child.pid!);
+    const describePolicies = (m: Map<string, number>) => [...m].map(([p, n]) => `${p} x${n}`).join(', ') || 'unknown';
+    console.log(`thread scheduling: executor ${describePolicies(executorPolicies)}; client ${describePolicies(clientPolicies)}`);
+    if (process.platform === 'linux' && (clientPolicies.size !== 1 || !clientPolicies.has('SCHED_OTHER'))) {
+      console.log('  warning: the client is not (only) under SCHED_OTHER, as an agent on another machine would be: this run favours the executor');
+    }
+    const expected = scheduling === 'batch' ? 'SCHED_BATCH' : undefined;
+    if (process.platform === 'linux' && expected && (executorPolicies.size !== 1 || !executorPolicies.has(expected))) {
+      console.log(`  warning: the executor asked for ${expected} and did not get it everywhere (see its log)`);
+    } else if (scheduling === 'inherit' && executorPolicies.has('SCHED_BATCH')) {
+      console.log('  note: this benchmark was started under SCHED_BATCH, which "inherit" keeps');
+    }
     console.log('e2e (signed HTTP + auth + sandbox + receipt + durable log + checkpoint + proof), client in its own process:');
     console.log(`  fixed load ${rate}/s for ${seconds} s: achieved ${(f.count / f.elapsed).toFixed(0)} actions/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, max ${f.max.toFixed(1)} ms, errors ${f.errors}`);
     if (w.count > 0) console.log(`    after ${warmup} s at the same rate, not counted (p99 ${w.p99.toFixed(1)} ms, errors ${w.errors})`);

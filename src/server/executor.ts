@@ -33,7 +33,7 @@ import {
 } from '../receipts/index.ts';
 import type { BuildEvent } from '../sandbox/build.ts';
 import { FileKvStore, type LoadedComponent, SandboxPool, workerHeapLimits } from '../sandbox/index.ts';
-import { LOCK_TAKEOVER_WAIT_MS, type StateDirLock, lockStateDirectory, setSchedulingPolicy, sha256, toHex } from '../util/index.ts';
+import { LOCK_TAKEOVER_WAIT_MS, type SchedulingOptions, type StateDirLock, lockStateDirectory, setSchedulingPolicy, sha256, toHex } from '../util/index.ts';
 import { encodeBundle } from '../verify/index.ts';
 import { type ExecutorAttestation, attestExecutor } from './attest.ts';
 import { loadDeployedComponents, secretsNeeded } from './components.ts';
@@ -59,6 +59,8 @@ export interface ExecutorOptions {
   readonly lockWaitMs?: number;
   /** Called if start-up waits for that lock (a previous process that did not stop cleanly). */
   readonly onLockWait?: () => void;
+  /** Where `chrt` is and how long it may take, for `config.scheduling` "batch" (default: util/scheduling.ts). */
+  readonly scheduling?: SchedulingOptions;
 }
 
 interface ProviderChoice {
@@ -201,9 +203,9 @@ export class AttestedExecutor implements ExecutorService {
       }
       // Before the pool starts its workers: threads inherit their creator's policy.
       if (config.scheduling === 'batch') {
-        const scheduled = await setSchedulingPolicy('batch');
-        if (scheduled.applied) log?.info({ scheduling: scheduled.policy }, 'threads scheduled as batch work (config "scheduling")');
-        else log?.warn({ reason: scheduled.reason }, 'could not schedule the threads as batch work; they keep their policy (set "scheduling": "inherit" to stop trying)');
+        const scheduled = await setSchedulingPolicy('batch', process.pid, o.scheduling);
+        if (scheduled.applied) log?.info({ scheduling: scheduled.policy, threads: scheduled.threads }, 'threads scheduled as batch work (config "scheduling")');
+        else log?.warn({ reason: scheduled.reason, policies: scheduled.policies }, 'could not schedule every thread as batch work (config "scheduling"); "policies" counts what they run under now');
       }
       const pool = await SandboxPool.create({
         size: config.limits.poolSize,

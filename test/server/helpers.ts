@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { signRequest } from '../../src/httpsig/index.ts';
 import { type ExecutorConfig, parseExecutorConfig, runExecutor, type RunningExecutor } from '../../src/server/index.ts';
+import type { SchedulingOptions } from '../../src/util/index.ts';
+import type { Logger } from 'pino';
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 export const cacheDir = path.join(repoRoot, '.attex/cache/components');
@@ -50,6 +52,8 @@ export interface StartOptions {
   /** How long to wait for the state directory's lock (default: the executor's own). */
   readonly lockWaitMs?: number;
   readonly clock?: () => Date;
+  readonly logger?: Logger;
+  readonly scheduling?: SchedulingOptions;
 }
 
 export async function startTestExecutor(o: StartOptions): Promise<RunningExecutor & { config: ExecutorConfig }> {
@@ -65,11 +69,19 @@ export async function startTestExecutor(o: StartOptions): Promise<RunningExecuto
       log: { origin: 'test.attex.invalid/log' },
       callers: o.callers.map((c) => ({ id: c.id, keyId: c.keyId, publicKey: c.publicKey, actions: c.actions })),
       ...(o.limits ? { limits: o.limits } : {}),
+      // Tests keep their process's scheduling; test/util/scheduling.test.ts covers "batch".
+      scheduling: 'inherit',
       ...o.extra,
     },
     o.dir,
   );
-  const running = await runExecutor({ config, ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }), ...(o.clock ? { clock: o.clock } : {}) });
+  const running = await runExecutor({
+    config,
+    ...(o.lockWaitMs === undefined ? {} : { lockWaitMs: o.lockWaitMs }),
+    ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.scheduling ? { scheduling: o.scheduling } : {}),
+  });
   return Object.assign(running, { config });
 }
 
