@@ -77,5 +77,13 @@ export async function runCli(argv: string[], io: CommandIO = defaultIO()): Promi
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // A reader that stops early (`attex verify receipt.json | head -3`) closes the pipe: the rest
+  // of the output is dropped and the command still ends with its own exit code, where an
+  // unhandled EPIPE would crash it with a stack trace and exit code 1.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   process.exitCode = await runCli(process.argv.slice(2));
 }
