@@ -1,10 +1,11 @@
 /**
  * Loading a component: validate the binary, read its real imports, refuse any import the
  * manifest does not grant, transpile with jco (instantiation mode: the host supplies every
- * import, no WASI shim), cap each core module's memory, turn it into an import the worker fills
- * from its pool of zeroed memories (memory-lease.ts), and compile it once per digest. The
+ * import, no WASI shim), cap each core module's memory, merge its data segments where that
+ * changes nothing (wasm-data.ts), turn its memory into an import the worker fills from its pool
+ * of zeroed memories (memory-lease.ts), and compile it once per digest. The
  * decoding and transpiling (~0.6 s for a QuickJS component) are cached on disk by digest and
- * jco version (transpile-cache.ts); the grant check and memory cap run on every load.
+ * jco version (transpile-cache.ts); the grant check and the module rewrites run on every load.
  */
 import { componentWit, transpile } from '@bytecodealliance/jco';
 import { AttexError } from '../errors/index.ts';
@@ -14,6 +15,7 @@ import { ACTION_EXPORT, excessImports, parseWorldItems } from './imports-policy.
 import type { Manifest } from './manifest.ts';
 import type { ComponentPayload } from './protocol.ts';
 import { type TranspiledComponent, defaultTranspileCacheDir, readTranspiled, transpileCacheKey, writeTranspiled } from './transpile-cache.ts';
+import { coalesceDataSegments } from './wasm-data.ts';
 import { type MemoryType, WASM_PAGE, capModuleMemory, importDefinedMemory } from './wasm-memory.ts';
 
 export interface LoadedComponent {
@@ -146,11 +148,13 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
   const definedMemories: Record<string, number> = {};
   for (const [name, data] of Object.entries(transpiled.modules)) {
     const capped = capModuleMemory(data, maxPages);
-    const hoisted = importDefinedMemory(capped.bytes);
+    // Before the memory becomes an import: the merge relies on the module owning a new memory.
+    const coalesced = coalesceDataSegments(capped.bytes)?.bytes ?? capped.bytes;
+    const hoisted = importDefinedMemory(coalesced);
     if (hoisted) memoryImports[name] = hoisted.memory;
     if (capped.memories > 0) definedMemories[name] = capped.memories;
     try {
-      modules[name] = await WebAssembly.compile(hoisted?.bytes ?? capped.bytes);
+      modules[name] = await WebAssembly.compile(hoisted?.bytes ?? coalesced);
     } catch (err) {
       throw new AttexError(SandboxCodes.invalidComponent, `core module ${name} does not compile: ${firstLine(err)}`);
     }

@@ -13,39 +13,9 @@
  */
 import { AttexError } from '../errors/index.ts';
 import { SandboxCodes } from './errors.ts';
+import { concat, invalid, readU32, splitSections, writeU32 } from './wasm-sections.ts';
 
 export const WASM_PAGE = 65536;
-
-function readU32(bytes: Uint8Array, pos: number): { value: number; next: number } {
-  let result = 0;
-  let shift = 0;
-  for (let i = 0; i < 5; i++) {
-    const byte = bytes[pos + i];
-    if (byte === undefined) throw invalid('truncated LEB128');
-    result += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) {
-      if (result > 0xffffffff) throw invalid('LEB128 overflow');
-      return { value: result, next: pos + i + 1 };
-    }
-    shift += 7;
-  }
-  throw invalid('LEB128 too long');
-}
-
-function writeU32(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
-function invalid(message: string): AttexError {
-  return new AttexError(SandboxCodes.invalidComponent, `core module: ${message}`);
-}
 
 /**
  * Returns a copy of `module` whose defined memories have maximum <= maxPages. Throws
@@ -134,37 +104,6 @@ export const MEMORY_IMPORT = { module: 'attex:memory', name: 'memory' } as const
 export interface MemoryType {
   readonly initial: number;
   readonly maximum: number;
-}
-
-interface Section {
-  readonly id: number;
-  readonly start: number;
-  readonly end: number;
-  /** Offset of the section id byte. */
-  readonly at: number;
-}
-
-function splitSections(module: Uint8Array): Section[] {
-  const out: Section[] = [];
-  let pos = 8;
-  while (pos < module.length) {
-    const size = readU32(module, pos + 1);
-    const end = size.next + size.value;
-    if (end > module.length) throw invalid('section runs past the end');
-    out.push({ id: module[pos]!, start: size.next, end, at: pos });
-    pos = end;
-  }
-  return out;
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function nameBytes(name: string): number[] {
