@@ -15,14 +15,21 @@
  *   order without overlapping, so no segment overwrites another;
  * - there is no data count section: without one no instruction may name a data segment
  *   (memory.init, data.drop), so renumbering them is invisible.
- * The last merged segment ends where the last original one did, so instantiation fails exactly
- * when it failed before. Any other module is left as it is (`undefined`). Hand-written for the
- * same reason as wasm-memory.ts.
+ * - every segment lies within the memory's initial size (a later one would fail instantiation
+ *   anyway), and the zeros added are no more than the data itself, so a module cannot make the
+ *   merge blow it up;
+ * - the imports parse as the kinds and one-byte types the toolchains emit; an import this reader
+ *   does not know might be a memory, so the module is left alone.
+ * Any other module is left as it is (`undefined`). The data-segment names of a `name` section,
+ * if any, are not renumbered (debugging only). Hand-written for the same reason as wasm-memory.ts.
  */
 import { concat, invalid, readU32, splitSections, writeU32, type Section } from './wasm-sections.ts';
 
 /** Largest run of zeros written to join two segments: beyond it, a separate segment is cheaper. */
 export const MAX_DATA_GAP = 256;
+/** V8's limit on data segments; a module past it does not compile, merged or not. */
+const MAX_SEGMENTS = 100_000;
+const WASM_PAGE = 65536;
 
 interface Segment {
   readonly offset: number;
@@ -35,11 +42,16 @@ export function coalesceDataSegments(module: Uint8Array, maxGap = MAX_DATA_GAP):
   if (sections.some((s) => s.id === 12)) return undefined;
   const data = sections.filter((s) => s.id === 11);
   const memories = sections.filter((s) => s.id === 5);
-  if (data.length !== 1 || memories.length !== 1 || readU32(module, memories[0]!.start).value !== 1) return undefined;
+  if (data.length !== 1 || memories.length !== 1) return undefined;
+  const initialBytes = onlyMemoryInitialBytes(module, memories[0]!);
+  if (initialBytes === undefined) return undefined;
   const imports = sections.filter((s) => s.id === 2);
-  if (imports.length > 1 || (imports[0] && importsMemory(module, imports[0]))) return undefined;
+  if (imports.length > 1 || (imports[0] && importsMemory(module, imports[0]) !== false)) return undefined;
   const segments = readActiveSegments(module, data[0]!);
-  if (!segments || segments.length < 2) return undefined;
+  if (!segments || segments.length < 2 || segments.length > MAX_SEGMENTS) return undefined;
+  const last = segments.at(-1)!;
+  if (last.offset + last.data.length > initialBytes) return undefined;
+  const dataBytes = segments.reduce((n, s) => n + s.data.length, 0);
   const merged: Segment[] = [];
   let group: Segment[] = [segments[0]!];
   const flush = () => {
@@ -60,6 +72,7 @@ export function coalesceDataSegments(module: Uint8Array, maxGap = MAX_DATA_GAP):
   }
   flush();
   if (merged.length === segments.length) return undefined;
+  if (merged.reduce((n, s) => n + s.data.length, 0) - dataBytes > dataBytes) return undefined;
   const body = concat([Uint8Array.from(writeU32(merged.length)), ...merged.map(encodeSegment)]);
   const section = concat([Uint8Array.from([11, ...writeU32(body.length)]), body]);
   const at = data[0]!;
@@ -92,8 +105,23 @@ function encodeSegment(s: Segment): Uint8Array {
   return concat([Uint8Array.from([0x00, 0x41, ...writeS32(s.offset | 0), 0x0b, ...writeU32(s.data.length)]), s.data]);
 }
 
-/** Whether the import section imports a memory (kind 2). */
-function importsMemory(module: Uint8Array, section: Section): boolean {
+/** The initial size in bytes of the section's one 32-bit memory; undefined for anything else. */
+function onlyMemoryInitialBytes(module: Uint8Array, section: Section): number | undefined {
+  const count = readU32(module, section.start);
+  const flags = module[count.next];
+  if (count.value !== 1 || (flags !== 0 && flags !== 1)) return undefined; // shared, 64-bit, custom pages
+  return readU32(module, count.next + 1).value * WASM_PAGE;
+}
+
+/** One-byte value and reference types: i32, i64, f32, f64, v128, funcref, externref. */
+const SIMPLE_TYPES = new Set([0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f]);
+
+/**
+ * Whether the import section imports a memory (kind 2); undefined when an import is encoded in a
+ * way this reader does not follow (a typed reference, a 64-bit table, a kind from a later
+ * proposal), since it might hide one.
+ */
+function importsMemory(module: Uint8Array, section: Section): boolean | undefined {
   const count = readU32(module, section.start);
   let p = count.next;
   for (let i = 0; i < count.value; i++) {
@@ -103,20 +131,19 @@ function importsMemory(module: Uint8Array, section: Section): boolean {
     const kind = module[p++];
     if (kind === 0x02) return true;
     if (kind === 0x00) p = readU32(module, p).next; // function: type index
-    else if (kind === 0x01) p = skipLimits(module, p + 1); // table: reference type, limits
-    else if (kind === 0x03) p += 2; // global: value type, mutability
-    else if (kind === 0x04) p = readU32(module, p + 1).next; // tag: attribute, type index
-    else throw invalid(`unknown import kind ${String(kind)}`);
+    else if (kind === 0x01) { // table: reference type, limits without 64-bit or shared flags
+      if (!SIMPLE_TYPES.has(module[p]!) || (module[p + 1] !== 0 && module[p + 1] !== 1)) return undefined;
+      const min = readU32(module, p + 2);
+      p = module[p + 1] === 1 ? readU32(module, min.next).next : min.next;
+    } else if (kind === 0x03) { // global: value type, mutability
+      if (!SIMPLE_TYPES.has(module[p]!) || (module[p + 1] !== 0 && module[p + 1] !== 1)) return undefined;
+      p += 2;
+    } else if (kind === 0x04 && module[p] === 0x00) p = readU32(module, p + 1).next; // tag: attribute, type index
+    else return undefined;
     if (p > section.end) throw invalid('import section runs past its end');
   }
+  if (p !== section.end) return undefined;
   return false;
-}
-
-function skipLimits(module: Uint8Array, p: number): number {
-  const flags = module[p];
-  if (flags === undefined || flags > 1) throw invalid(`unsupported table limits flags ${String(flags)}`);
-  const min = readU32(module, p + 1);
-  return flags === 1 ? readU32(module, min.next).next : min.next;
 }
 
 /** Signed LEB128, at most 5 bytes (an i32.const operand). */
@@ -129,6 +156,8 @@ function readS32(bytes: Uint8Array, pos: number): { value: number; next: number 
     result |= (byte & 0x7f) << shift;
     shift += 7;
     if ((byte & 0x80) === 0) {
+      // A fifth byte's unused bits must repeat the sign bit (as V8's validator requires).
+      if (i === 4 && (byte & 0x70) !== (byte & 0x08 ? 0x70 : 0)) throw invalid('i32 LEB128 with stray high bits');
       if (shift < 32 && byte & 0x40) result |= -1 << shift;
       return { value: result | 0, next: pos + i + 1 };
     }

@@ -1,7 +1,7 @@
 /**
  * Merging a module's data segments: the memory an instance starts with is byte for byte the same
- * (real QuickJS component and hand-assembled modules), instantiation fails where it failed
- * before, and modules where merging could change anything are left alone.
+ * (real QuickJS component and hand-assembled modules), and modules where merging could change
+ * anything, gain nothing or blow the module up are left alone.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,8 +37,8 @@ const name = (s: string) => [...uleb(s.length), ...Buffer.from(s)];
 interface Seg { readonly offset?: number; readonly bytes: number[]; readonly passive?: boolean; readonly fromGlobal?: boolean }
 
 /** A module with one exported memory of `pages` pages (or an imported one) and these data segments. */
-function wasm(segs: readonly Seg[], o: { pages?: number; importMemory?: boolean; dataCount?: boolean; importGlobal?: boolean } = {}): Uint8Array {
-  const imports: number[][] = [];
+function wasm(segs: readonly Seg[], o: { pages?: number; importMemory?: boolean; dataCount?: boolean; importGlobal?: boolean; rawImports?: number[][] } = {}): Uint8Array {
+  const imports: number[][] = [...(o.rawImports ?? [])];
   if (o.importMemory) imports.push([...name('m'), ...name('mem'), 0x02, 0x00, ...uleb(1)]);
   if (o.importGlobal) imports.push([...name('m'), ...name('g'), 0x03, 0x7f, 0x00]);
   const data = segs.map((s) => s.passive
@@ -64,32 +64,29 @@ const fill = (n: number, v: number) => Array.from({ length: n }, (_, i) => (v + 
 describe('coalesceDataSegments', () => {
   it('merges ascending segments across small gaps into the same memory', () => {
     const original = wasm([
-      { offset: 16, bytes: fill(5, 1) }, { offset: 24, bytes: fill(3, 2) }, { offset: 27, bytes: [] },
-      { offset: 200, bytes: fill(40, 3) }, { offset: 1000, bytes: fill(9, 4) }, { offset: 1256, bytes: fill(2, 5) },
-      { offset: 0x8000, bytes: fill(100, 6) }, { offset: 0x8000 + 100 + 256, bytes: fill(1, 7) }, { offset: 65535, bytes: [9] },
+      { offset: 16, bytes: fill(50, 1) }, { offset: 70, bytes: fill(30, 2) }, { offset: 100, bytes: [] }, { offset: 300, bytes: fill(200, 3) },
+      { offset: 1000, bytes: fill(300, 4) }, { offset: 1556, bytes: fill(100, 5) }, { offset: 0x8000, bytes: fill(600, 6) }, { offset: 65535, bytes: [9] },
     ]);
     const merged = coalesceDataSegments(original)!;
-    // 16..240 join (gaps 3, 0, 173); 1000 and 1256 (gap 247); 0x8000 and the next (gap 256); 65535 alone.
-    expect(merged).toMatchObject({ before: 9, after: 4 });
+    // 16..500 join (gaps 4, 0, 200); 1000 and 1556 (gap 256); 0x8000 alone; 65535 alone.
+    expect(merged).toMatchObject({ before: 8, after: 4 });
     expect(Buffer.compare(Buffer.from(memoryOf(merged.bytes)), Buffer.from(memoryOf(original)))).toBe(0);
-    expect(coalesceDataSegments(original, 0)).toMatchObject({ before: 9, after: 8 }); // only the touching ones
+    expect(coalesceDataSegments(original, 0)).toMatchObject({ before: 8, after: 7 }); // only the touching ones
   });
 
-  it('fails instantiation exactly where the original does (out of bounds, offsets past 2 GiB)', () => {
+  it('leaves alone segments past the initial memory, and merges that would add more zeros than data', () => {
+    // Instantiation fails for these whether merged or not, so there is nothing to gain.
     for (const segs of [
       [{ offset: 65500, bytes: fill(10, 1) }, { offset: 65530, bytes: fill(7, 2) }],
-      [{ offset: -8, bytes: fill(4, 1) }, { offset: -4, bytes: fill(4, 2) }],
+      [{ offset: -8, bytes: fill(4, 1) }, { offset: -4, bytes: fill(4, 2) }], // past 4 GiB - 8
+      [{ offset: 65530, bytes: fill(4, 1) }, { offset: 65537, bytes: [] }], // an empty segment just past the end
     ]) {
-      const original = wasm(segs);
-      const merged = coalesceDataSegments(original)!;
-      expect(merged.after).toBe(1);
-      expect(() => memoryOf(original)).toThrow(WebAssembly.RuntimeError);
-      expect(() => memoryOf(merged.bytes)).toThrow(WebAssembly.RuntimeError);
+      expect(() => memoryOf(wasm(segs))).toThrow(WebAssembly.RuntimeError);
+      expect(coalesceDataSegments(wasm(segs))).toBeUndefined();
     }
-    // In a memory large enough for the first segment but not the second, still both fail.
-    const roomy = wasm([{ offset: 65536 * 2 - 16, bytes: fill(8, 1) }, { offset: 65536 * 2 - 4, bytes: fill(8, 2) }], { pages: 2 });
-    expect(() => memoryOf(roomy)).toThrow(WebAssembly.RuntimeError);
-    expect(() => memoryOf(coalesceDataSegments(roomy)!.bytes)).toThrow(WebAssembly.RuntimeError);
+    // One byte every 200: merging would write ~200x the data as zeros.
+    const sparse = wasm(Array.from({ length: 300, }, (_, i) => ({ offset: i * 200, bytes: [i % 250 + 1] })));
+    expect(coalesceDataSegments(sparse)).toBeUndefined();
   });
 
   it('leaves alone every module where merging could change what the guest sees', () => {
@@ -104,7 +101,28 @@ describe('coalesceDataSegments', () => {
     expect(coalesceDataSegments(wasm([{ offset: 0, bytes: [1] }, { offset: 1000, bytes: [2] }]))).toBeUndefined();
   });
 
+  it('leaves alone a module whose imports it cannot read through, which might hide a memory', () => {
+    const two = [{ offset: 0, bytes: [1, 2, 3, 4] }, { offset: 6, bytes: [5, 6, 7, 8] }];
+    expect(coalesceDataSegments(wasm(two))).toMatchObject({ after: 1 });
+    const g = [...name('m'), ...name('g')];
+    const t = [...name('m'), ...name('t')];
+    expect(coalesceDataSegments(wasm(two, { rawImports: [[...g, 0x03, 0x7f, 0x00]] }))).toMatchObject({ after: 1 }); // an i32 global is read through
+    for (const raw of [
+      [...g, 0x03, 0x63, 0x70, 0x00], // global of type (ref null func): two bytes
+      [...t, 0x01, 0x63, 0x70, 0x00, 0x01], // table of typed references
+      [...t, 0x01, 0x70, 0x04, 0x01], // 64-bit table limits
+      [...g, 0x05, 0x00], // an import kind from a later proposal
+    ]) {
+      expect(coalesceDataSegments(wasm(two, { rawImports: [raw] }))).toBeUndefined();
+    }
+  });
+
   it('refuses a malformed data section with sandbox.invalid-component', () => {
+    // An i32.const offset whose fifth LEB byte has stray high bits (V8 refuses the module too).
+    const stray = Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...section(5, [1, 0x00, 1]),
+      ...section(11, [2, 0x00, 0x41, 0x80, 0x80, 0x80, 0x80, 0x10, 0x0b, 1, 7, 0x00, 0x41, 8, 0x0b, 1, 8])]);
+    expect(WebAssembly.validate(stray)).toBe(false);
+    expect(() => coalesceDataSegments(stray)).toThrow(expect.objectContaining({ code: 'sandbox.invalid-component' }));
     const good = wasm([{ offset: 0, bytes: [1, 2] }, { offset: 4, bytes: [3] }]);
     const lengthAt = good.length - 2; // the second segment's length byte
     const bad = Uint8Array.from(good);
