@@ -100,6 +100,27 @@ function toFactorySource(js: string): string {
   return `(function componentFactory() {\n${body}\nreturn instantiate;\n})`;
 }
 
+/**
+ * A transpiled core module as the sandbox compiles it: memory and tables capped, data segments
+ * merged where that changes nothing, its one defined memory turned into an import. Pure.
+ * `memories`: the memories it defines; `memory`: the type of the one now imported, if any;
+ * `dataSegments`: the counts before and after a merge, if there was one.
+ */
+export function rewriteCoreModule(data: Uint8Array, maxPages: number): {
+  readonly bytes: Uint8Array; readonly memories: number; readonly memory?: MemoryType; readonly dataSegments?: { readonly before: number; readonly after: number };
+} {
+  const capped = capModuleMemory(data, maxPages);
+  // Before the memory becomes an import: the merge relies on the module owning a new memory.
+  const merged = coalesceDataSegments(capped.bytes);
+  const hoisted = importDefinedMemory(merged?.bytes ?? capped.bytes);
+  return {
+    bytes: hoisted?.bytes ?? merged?.bytes ?? capped.bytes,
+    memories: capped.memories,
+    ...(hoisted ? { memory: hoisted.memory } : {}),
+    ...(merged ? { dataSegments: { before: merged.before, after: merged.after } } : {}),
+  };
+}
+
 export interface LoadOptions {
   /** Transpile cache directory (default `.attex/cache/transpiled` under cwd); `false` disables it. */
   readonly cacheDir?: string | false;
@@ -147,14 +168,11 @@ export async function loadComponent(bytes: Uint8Array, manifest: Manifest, optio
   const memoryImports: Record<string, MemoryType> = {};
   const definedMemories: Record<string, number> = {};
   for (const [name, data] of Object.entries(transpiled.modules)) {
-    const capped = capModuleMemory(data, maxPages);
-    // Before the memory becomes an import: the merge relies on the module owning a new memory.
-    const coalesced = coalesceDataSegments(capped.bytes)?.bytes ?? capped.bytes;
-    const hoisted = importDefinedMemory(coalesced);
-    if (hoisted) memoryImports[name] = hoisted.memory;
-    if (capped.memories > 0) definedMemories[name] = capped.memories;
+    const rewritten = rewriteCoreModule(data, maxPages);
+    if (rewritten.memory) memoryImports[name] = rewritten.memory;
+    if (rewritten.memories > 0) definedMemories[name] = rewritten.memories;
     try {
-      modules[name] = await WebAssembly.compile(hoisted?.bytes ?? coalesced);
+      modules[name] = await WebAssembly.compile(rewritten.bytes);
     } catch (err) {
       throw new AttexError(SandboxCodes.invalidComponent, `core module ${name} does not compile: ${firstLine(err)}`);
     }

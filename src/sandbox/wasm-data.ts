@@ -24,12 +24,12 @@
  * if any, are not renumbered (debugging only). Hand-written for the same reason as wasm-memory.ts.
  */
 import { concat, invalid, readU32, splitSections, writeU32, type Section } from './wasm-sections.ts';
+import { WASM_PAGE } from './wasm-memory.ts';
 
 /** Largest run of zeros written to join two segments: beyond it, a separate segment is cheaper. */
 export const MAX_DATA_GAP = 256;
 /** V8's limit on data segments; a module past it does not compile, merged or not. */
 const MAX_SEGMENTS = 100_000;
-const WASM_PAGE = 65536;
 
 interface Segment {
   readonly offset: number;

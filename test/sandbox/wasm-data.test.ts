@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AttexError } from '../../src/errors/index.ts';
 import { buildComponent, readTranspiled, transpileCacheKey } from '../../src/sandbox/index.ts';
+import { rewriteCoreModule } from '../../src/sandbox/loader.ts';
 import { coalesceDataSegments } from '../../src/sandbox/wasm-data.ts';
 import { sha256, toHex } from '../../src/util/index.ts';
 import { repoRoot } from '../server/helpers.ts';
@@ -150,5 +151,7 @@ describe('coalesceDataSegments', () => {
       return Buffer.from(memory.buffer);
     };
     expect(Buffer.compare(instantiate(merged.bytes), instantiate(original)), moduleName).toBe(0);
+    // The loader's rewrite of each core module does the merge.
+    expect(rewriteCoreModule(original, 512).dataSegments).toEqual({ before: merged.before, after: merged.after });
   });
 });
